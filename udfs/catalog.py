@@ -1,0 +1,65 @@
+"""Table API helpers to expose a folder of images as a Flink SQL table."""
+
+from __future__ import annotations
+
+import os
+
+from pyflink.table import TableEnvironment
+
+from udfs.format_jar import jar_url
+
+_PIPELINE_JARS = "pipeline.jars"
+
+
+def use_format_jar(t_env: TableEnvironment) -> None:
+    """Add the ``whole-file`` format jar to ``pipeline.jars`` (once)."""
+    config = t_env.get_config()
+    jars = [j for j in (config.get(_PIPELINE_JARS, "") or "").split(";") if j]
+    url = jar_url()
+    if url not in jars:
+        config.set(_PIPELINE_JARS, ";".join([*jars, url]))
+
+
+def sql_string(value: str) -> str:
+    """Quote ``value`` as a SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_images_table(
+    t_env: TableEnvironment,
+    path: str | os.PathLike[str],
+    name: str = "images",
+    *,
+    monitor_interval: str | None = None,
+    max_file_size: str | None = None,
+    oversize_handling: str | None = None,
+    temporary: bool = True,
+) -> str:
+    """Create a table with one row per file under ``path``; returns its name.
+
+    ``name`` is used as written, so it may be qualified (``cat.db.images``).
+
+    ``monitor_interval`` (e.g. ``'10 s'``) makes a streaming source keep discovering new files.
+    ``max_file_size`` / ``oversize_handling`` map to the ``whole-file.*`` format options.
+    """
+    use_format_jar(t_env)
+    options = {"connector": "filesystem", "path": os.fspath(path), "format": "whole-file"}
+    if monitor_interval is not None:
+        options["source.monitor-interval"] = monitor_interval
+    if max_file_size is not None:
+        options["whole-file.max-file-size"] = max_file_size
+    if oversize_handling is not None:
+        options["whole-file.oversize-handling"] = oversize_handling
+    with_clause = ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
+    t_env.execute_sql(
+        f"""CREATE {"TEMPORARY " if temporary else ""}TABLE {name} (
+  image BYTES,
+  path STRING NOT NULL METADATA FROM 'file.path',
+  name STRING NOT NULL METADATA FROM 'file.name',
+  size BIGINT NOT NULL METADATA FROM 'file.size',
+  mtime TIMESTAMP_LTZ(3) NOT NULL METADATA FROM 'file.modification-time'
+) WITH (
+  {with_clause}
+)"""
+    )
+    return name
