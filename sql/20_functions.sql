@@ -1,0 +1,7 @@
+-- Registers the classifier for SQL. The UDF reads its settings (classify.*) from the job
+-- parameters: `python -m udfs.sql` maps SET 'classify.<key>' = '...' into them; with the SQL
+-- client set them as one map, e.g.
+--   SET 'pipeline.global-job-parameters' = 'classify.model:efficientnet_lite0,classify.top-k:3';
+-- `python -m udfs.config` lists every option with its default.
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS classify_resnet50
+  AS 'udfs.functions.classify_resnet50' LANGUAGE PYTHON;

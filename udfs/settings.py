@@ -1,0 +1,104 @@
+"""Apply the project's configuration to a ``TableEnvironment``.
+
+Two kinds of settings travel differently:
+
+* Flink options (``source.reader.close.timeout``, ``python.fn-execution.*``...) go to the
+  ``TableConfig`` as they are.
+* ``classify.*`` options are read by the UDF in ``open()`` through
+  ``FunctionContext.get_job_parameter``, which sees only ``pipeline.global-job-parameters``, not
+  the ``TableConfig``. ``set_option`` therefore mirrors every ``classify.*`` key into that map.
+  SQL-client users write the map themselves:
+  ``SET 'pipeline.global-job-parameters' = 'classify.model:efficientnet_lite0,classify.top-k:3';``
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pyflink.table import TableEnvironment
+
+from udfs.config import PREFIX, load_config
+
+DEFAULT_CONF = Path(__file__).resolve().parents[1] / "conf" / "job.yaml"
+JOB_PARAMETERS = "pipeline.global-job-parameters"
+
+
+def read_conf_file(path: Path) -> dict[str, str]:
+    """Flat ``key: value`` settings from a YAML file (nested maps are joined with dots)."""
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"cannot read settings file '{path}': {error}") from None
+    return dict(_flatten(document))
+
+
+def _flatten(node: Mapping[str, Any], prefix: str = ""):
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", "" if value is None else _yaml_scalar(value)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def set_option(t_env: TableEnvironment, key: str, value: str) -> None:
+    """``SET 'key' = 'value'``: a Flink option, or a ``classify.*`` option (validated now)."""
+    t_env.get_config().set(key, value)
+    if key.startswith(PREFIX):
+        _sync_job_parameters(t_env)
+
+
+def classify_options(t_env: TableEnvironment) -> dict[str, str]:
+    """The ``classify.*`` options currently set on ``t_env``."""
+    settings = t_env.get_config().get_configuration().to_dict()
+    return {key: value for key, value in settings.items() if key.startswith(PREFIX)}
+
+
+def _sync_job_parameters(t_env: TableEnvironment) -> None:
+    options = classify_options(t_env)
+    load_config(options)  # fail at job start, naming the key, rather than in every worker
+    t_env.get_config().set(JOB_PARAMETERS, ",".join(_map_entry(k, v) for k, v in options.items()))
+
+
+def _map_entry(key: str, value: str) -> str:
+    """One entry of a Flink map option; quoted when it holds the separators."""
+    entry = f"{key}:{value}"
+    if any(ch in entry for ch in ",'\""):
+        return "'" + entry.replace("'", "''") + "'"
+    return entry
+
+
+def configure(
+    t_env: TableEnvironment,
+    conf_file: Path | None = DEFAULT_CONF,
+    overrides: Mapping[str, str] | None = None,
+) -> TableEnvironment:
+    """Apply ``conf_file`` then ``overrides``, make the image table and UDF usable; return t_env.
+
+    Python workers run with this interpreter unless ``python.executable`` is set, because the
+    default ``python`` on PATH need not have this package and its dependencies installed.
+    """
+    from udfs.catalog import use_format_jar  # imported here: catalog needs the format jar built
+    from udfs.functions import register_functions
+
+    config = t_env.get_config()
+    if config.get("python.executable", None) is None:
+        config.set("python.executable", sys.executable)
+    settings = read_conf_file(conf_file) if conf_file is not None else {}
+    settings.update(overrides or {})
+    for key, value in settings.items():
+        config.set(key, value)
+    _sync_job_parameters(t_env)
+    use_format_jar(t_env)
+    register_functions(t_env)
+    return t_env
