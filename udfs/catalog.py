@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pyflink.common.configuration import Configuration
 from pyflink.table import TableEnvironment
 
 from udfs.format_jar import jar_url
@@ -14,7 +15,8 @@ _PIPELINE_JARS = "pipeline.jars"
 def use_format_jar(t_env: TableEnvironment) -> None:
     """Add the ``whole-file`` format jar to ``pipeline.jars`` (once)."""
     config = t_env.get_config()
-    jars = [j for j in (config.get(_PIPELINE_JARS, "") or "").split(";") if j]
+    # `flink run` pre-sets the value in Flink's list syntax; parse it rather than split at ';'
+    jars = [j for j in Configuration.parse_list_value(config.get(_PIPELINE_JARS, "") or "") if j]
     url = jar_url()
     if url not in jars:
         config.set(_PIPELINE_JARS, ";".join([*jars, url]))

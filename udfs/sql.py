@@ -164,7 +164,7 @@ def _first_line(error: Exception) -> str:
     if python_errors:
         return python_errors[-1]
     for line in lines:
-        if not line.startswith(("at ", "Traceback", "File ")):
+        if not line.startswith(("at ", "Traceback", "File ", "An error occurred while calling")):
             return line.lstrip(": ")
     return type(error).__name__
 
@@ -175,6 +175,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-f", "--file", action="append", default=[], type=Path, help="script(s) to run")
     parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                         help="value for ${NAME} placeholders (default: the environment)")
+    parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Flink or classify.* option, as if SET first (python -m udfs.config lists the latter)")
     parser.add_argument("--mode", choices=("batch", "streaming"), default="batch", help="runtime mode")
     parser.add_argument("--conf", type=Path, default=settings.DEFAULT_CONF, help="settings file (conf/job.yaml)")
     args = parser.parse_args(argv)
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     env_settings = EnvironmentSettings.in_streaming_mode() if args.mode == "streaming" else EnvironmentSettings.in_batch_mode()
     started = time.perf_counter()
     try:
-        t_env = settings.configure(TableEnvironment.create(env_settings), args.conf)
+        overrides = dict(option.split("=", 1) for option in args.options if "=" in option)
+        t_env = settings.configure(TableEnvironment.create(env_settings), args.conf, overrides)
         run_files(t_env, [*args.init, *args.file], variables)
     except (ScriptError, ValueError) as error:
         print(f"ERROR {error}", file=sys.stderr)

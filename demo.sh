@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The main job: runs sql/10_images.sql, sql/20_functions.sql and sql/30_classify.sql on the embedded
+# MiniCluster over samples/images, printing every prediction and the job runtime; JSON lines go to
+# out/predictions. Extra arguments go to `python -m udfs.sql` (e.g. --set classify.top-k=3).
+#
+# Model: ResNet-50 once fetched (`.venv/bin/python -m udfs.models fetch resnet50`, needs internet);
+# otherwise the MobileNetV2 model from ../shared/models when present.
+source "$(dirname "$0")/scripts/bootstrap.sh"
+cd "$root"
+
+model_args=()
+if ! "$PY" -c "from udfs.config import load_config; from udfs.models import resolve_model_path; resolve_model_path(load_config({}))" 2>/dev/null; then
+    shared_model="$root/../shared/models/mobilenet_v2_1.0_224_quant.tflite"
+    if [ -f "$shared_model" ]; then
+        echo "demo: ResNet-50 not fetched; using $shared_model (run '$PY -m udfs.models fetch resnet50' for ResNet-50)"
+        model_args=(--set classify.model=mobilenet_v2_quant --set "classify.model-path=$shared_model")
+    fi
+fi
+rm -rf out/predictions
+IMAGES_DIR="$root/samples/images" OUTPUT_DIR="$root/out/predictions" \
+    exec "$PY" -m udfs.sql "${model_args[@]}" "$@" \
+    -i sql/10_images.sql -i sql/20_functions.sql -f sql/30_classify.sql

@@ -1,0 +1,34 @@
+"""Shared test paths and data: the read-only assets in ../shared (see its README)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from conftest import ...` in tests
+
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (shared test assets) not available")
+
+
+@cache
+def imagenet_truth() -> dict[str, int]:
+    """imagenet-dev file name -> ImageNet class index (names are `<wnid>_<label>.JPEG`)."""
+    wnid_to_class = {}
+    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
+        index, wnid, _ = line.split("\t")
+        if index.isdigit():
+            wnid_to_class[wnid] = int(index)
+    return {f.name: wnid_to_class[f.name.split("_")[0]] for f in (SHARED / "images" / "imagenet-dev").glob("*.JPEG")}
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """os.environ minus what a PyFlink Python worker in this test process left there: with
+    PYFLINK_GATEWAY_DISABLED inherited, a child `python -m udfs.sql` refuses to start a gateway."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLINK_", "_PYTHON_", "_python"))}
+    return env | extra
