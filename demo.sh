@@ -10,13 +10,14 @@ cd "$root"
 
 model_args=()
 if ! "$PY" -c "from udfs.config import load_config; from udfs.models import resolve_model_path; resolve_model_path(load_config({}))" 2>/dev/null; then
-    shared_model="$root/../shared/models/mobilenet_v2_1.0_224_quant.tflite"
+    shared_model="$(dirname "$root")/shared/models/mobilenet_v2_1.0_224_quant.tflite"
     if [ -f "$shared_model" ]; then
         echo "demo: ResNet-50 not fetched; using $shared_model (run '$PY -m udfs.models fetch resnet50' for ResNet-50)"
         model_args=(--set classify.model=mobilenet_v2_quant --set "classify.model-path=$shared_model")
     fi
 fi
 rm -rf out/predictions
+export GRPC_VERBOSITY=ERROR  # quiets the Python workers' gRPC start-up chatter
 IMAGES_DIR="$root/samples/images" OUTPUT_DIR="$root/out/predictions" \
     exec "$PY" -m udfs.sql "${model_args[@]}" "$@" \
     -i sql/10_images.sql -i sql/20_functions.sql -f sql/30_classify.sql

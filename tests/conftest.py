@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import udfs.preprocess  # noqa: F401  before any cv2 import: sets OpenCV's pixel cap for the session
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from conftest import ...` in tests

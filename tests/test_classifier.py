@@ -6,7 +6,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from udfs.classifier import ImageClassifier, Prediction, load_labels
+from udfs.classifier import NULL_IMAGE_ERROR, ImageClassifier, Prediction, load_labels
 from udfs.config import load_config
 
 CLASSES = [f"class {i}" for i in range(4)]
@@ -56,7 +56,7 @@ def test_rows_keep_their_order_and_errors(make_classifier):
     assert len(predictions) == 5
     assert predictions[0].label == "class 0" and predictions[0].class_id == 0  # red -> R channel
     assert predictions[3].class_id == 2  # blue -> B channel (RGB order inside the graph)
-    assert predictions[1] == Prediction(error="image is NULL")
+    assert predictions[1] == Prediction(error=NULL_IMAGE_ERROR)
     assert predictions[2].error.startswith("not an image") and predictions[2].label is None
     assert predictions[4].error == "empty input: 0 bytes"
     assert [c for _, c, _ in predictions[0].top_k] == [0, 1]

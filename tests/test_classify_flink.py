@@ -168,3 +168,19 @@ def test_unknown_classify_option_fails_before_the_job(tmp_path):
     result = run_sql_runner("-f", str(script), env={})
     assert result.returncode == 1
     assert "classify.topk: unknown option; did you mean 'classify.top-k'?" in result.stderr
+
+
+@needs_shared
+def test_table_api_job_reports_runtime_and_throughput(tmp_path):
+    output = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "udfs.job", "--images", str(REPO / "samples" / "images"), "--output", str(output),
+         "--no-print", *(f"-D{key}={value}" for key, value in MOBILENET.items())],
+        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Job Runtime:" in result.stdout and "images/s" in result.stdout
+    samples = len(list((REPO / "samples" / "images").iterdir()))
+    assert f"Images: {samples}," in result.stdout
+    written = [json.loads(line) for part in output.iterdir() for line in part.read_text().splitlines()]
+    assert len(written) == samples and all(row["error"] is None for row in written)

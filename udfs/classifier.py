@@ -17,10 +17,13 @@ import numpy as np
 
 from udfs.config import ClassifierConfig
 from udfs.models import resolve_model_path
-from udfs.preprocess import ImageDecodeError, decode_image, resize_and_crop
+from udfs.preprocess import OPENCV_MAX_PIXELS, ImageDecodeError, decode_image, resize_and_crop
 from udfs.runtime import ClassificationRuntime
 
 log = logging.getLogger(__name__)
+
+# The whole-file table reads a file over 'whole-file.max-file-size' as a row with a NULL image.
+NULL_IMAGE_ERROR = "image is NULL (no bytes; a file over the table's 'whole-file.max-file-size' is read as NULL)"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,12 @@ class ImageClassifier:
 
     def __init__(self, config: ClassifierConfig) -> None:
         self.config = config
+        if config.max_pixels > OPENCV_MAX_PIXELS:
+            log.warning(
+                "classify.max-pixels = %d is above OpenCV's process-wide cap %d: larger images are "
+                "refused; set OPENCV_IO_MAX_IMAGE_PIXELS in the workers' environment to raise it",
+                config.max_pixels, OPENCV_MAX_PIXELS,
+            )
         self.labels = load_labels(config.labels_path, config.preset.labels)
         self._runtime = ClassificationRuntime(
             resolve_model_path(config),
@@ -85,7 +94,7 @@ class ImageClassifier:
         """Yield (row, crop) lazily so each image is decoded while earlier ones are inferred."""
         for row, data in enumerate(images):
             if data is None:
-                errors[row] = "image is NULL"
+                errors[row] = NULL_IMAGE_ERROR
                 continue
             try:
                 image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes)

@@ -131,7 +131,9 @@ class Cluster:
     def env(self, python: str | None = None) -> dict[str, str]:
         python = python or sys.executable
         home = flink_home()
-        env = dict(os.environ)
+        # Not inherited: markers a PyFlink Python worker sets in its own process, with which a child
+        # client (`flink run -py`) would refuse to start its gateway.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLINK_", "_PYTHON_", "_python"))}
         env.update(
             FLINK_HOME=str(home),
             FLINK_CONF_DIR=str(self.conf_dir),

@@ -6,19 +6,35 @@ conversion, mean and scale are applied inside the OpenVINO graph (see ``udfs.run
 Decompression bombs: OpenCV can only cap pixels through ``OPENCV_IO_MAX_IMAGE_PIXELS``, an
 environment variable read once when the library loads (default 2**30), so it cannot carry a
 per-job limit. ``decode_image`` therefore reads the declared size from the header of the common
-formats (PNG, JPEG, GIF, BMP, WebP) and refuses oversize images before OpenCV allocates
-anything. Other formats (TIFF, PNM, HDR, ...) stay bounded by OpenCV's process-wide cap and are
-checked against ``max_pixels`` after decoding.
+formats (PNG, JPEG, GIF, BMP, WebP, TIFF, PNM, HDR) and refuses oversize images before OpenCV
+allocates anything. The rest (JPEG 2000, AVIF, Sun raster, ...) are bounded by OpenCV's
+process-wide cap, which this module lowers to the default ``classify.max-pixels`` (see below),
+and are checked against ``max_pixels`` after decoding.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import struct
+import sys
 
-import cv2
-import numpy as np
-
+from udfs.config import OPTIONS_BY_KEY
 from udfs.presets import Preprocessing
+
+# OpenCV reads its pixel cap once, when the library loads, for the whole process (default 2**30
+# pixels = 3 GiB of BGR). Lower it to the default classify.max-pixels before the first import, so
+# formats without a header parser here cannot allocate more than a job's default budget either.
+# A job raising classify.max-pixels above it must also set OPENCV_IO_MAX_IMAGE_PIXELS in the
+# workers' environment; ImageClassifier warns when it does not. If cv2 was imported earlier the
+# cap is whatever OpenCV read then.
+_OPENCV_CAP_VARIABLE = "OPENCV_IO_MAX_IMAGE_PIXELS"
+if "cv2" not in sys.modules:
+    os.environ.setdefault(_OPENCV_CAP_VARIABLE, str(OPTIONS_BY_KEY["classify.max-pixels"].default))
+OPENCV_MAX_PIXELS = int(os.environ.get(_OPENCV_CAP_VARIABLE, 1 << 30))
+
+import cv2  # noqa: E402  (after the cap is in the environment)
+import numpy as np  # noqa: E402
 
 
 class ImageDecodeError(ValueError):
@@ -83,6 +99,38 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
     raise struct.error("no frame header")
 
 
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    order = "<" if data[:2] == b"II" else ">"
+    ifd = struct.unpack_from(order + "I", data, 4)[0]  # first image; OpenCV decodes only that
+    size = {}
+    for entry in range(struct.unpack_from(order + "H", data, ifd)[0]):
+        tag, kind = struct.unpack_from(order + "HH", data, ifd + 2 + 12 * entry)
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            size[tag] = struct.unpack_from(order + ("H" if kind == 3 else "I"), data, ifd + 10 + 12 * entry)[0]
+    if len(size) != 2:
+        raise struct.error("no ImageWidth/ImageLength")
+    return size[256], size[257]
+
+
+_PNM_HEADER = re.compile(rb"P[1-6Ff](?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)")
+_HDR_RESOLUTION = re.compile(rb"\n\n([-+])([XY]) (\d+) ([-+])([XY]) (\d+)")
+
+
+def _pnm_size(data: bytes) -> tuple[int, int]:
+    match = _PNM_HEADER.match(data[:1024])
+    if match is None:
+        raise struct.error("no PNM size")
+    return int(match[1]), int(match[2])
+
+
+def _hdr_size(data: bytes) -> tuple[int, int]:
+    match = _HDR_RESOLUTION.search(data[:4096])  # after the blank line ending the header
+    if match is None:
+        raise struct.error("no HDR resolution line")
+    first, second = int(match[3]), int(match[6])
+    return (second, first) if match[2] == b"Y" else (first, second)  # "-Y h +X w" is the usual
+
+
 _FORMATS = (
     # name, signature test, declared (width, height) or None when we do not parse the header
     ("PNG", lambda d: d.startswith(b"\x89PNG\r\n\x1a\n"), _png_size),
@@ -90,7 +138,10 @@ _FORMATS = (
     ("GIF", lambda d: d[:6] in (b"GIF87a", b"GIF89a"), _gif_size),
     ("BMP", lambda d: d.startswith(b"BM"), _bmp_size),
     ("WebP", lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", _webp_size),
-    ("TIFF", lambda d: d[:4] in (b"II*\x00", b"MM\x00*"), None),
+    ("TIFF", lambda d: d[:4] in (b"II*\x00", b"MM\x00*"), _tiff_size),
+    ("PNM", lambda d: d[:1] == b"P" and d[1:2] in b"123456Ff" and d[2:3].isspace(), _pnm_size),
+    ("HDR", lambda d: d.startswith((b"#?RADIANCE", b"#?RGBE")), _hdr_size),
+    ("JPEG 2000", lambda d: d.startswith((b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")), None),
 )
 
 
@@ -110,6 +161,11 @@ def _sniff(data: bytes) -> tuple[str | None, tuple[int, int] | None]:
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageDecodeError(f"too many pixels: declared {width}x{height} > max {max_pixels}")
+    if width * height > OPENCV_MAX_PIXELS:  # OpenCV would refuse it with a misleading message
+        raise ImageDecodeError(
+            f"too many pixels: declared {width}x{height} > OpenCV's process-wide cap "
+            f"{OPENCV_MAX_PIXELS} ({_OPENCV_CAP_VARIABLE})"
+        )
 
 
 def decode_image(data: bytes, max_pixels: int, max_bytes: int | None = None) -> np.ndarray:
@@ -128,12 +184,20 @@ def decode_image(data: bytes, max_pixels: int, max_bytes: int | None = None) -> 
         _check_pixels(*declared, max_pixels)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error as error:  # e.g. OpenCV's own process-wide pixel cap
+    except cv2.error as error:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(error):  # formats whose header we do not read
+            raise ImageDecodeError(
+                f"too many pixels: {image_format or 'image'} over OpenCV's process-wide cap "
+                f"{OPENCV_MAX_PIXELS} ({_OPENCV_CAP_VARIABLE})"
+            ) from None
         raise ImageDecodeError(f"cannot decode {image_format or 'image'}: {error}") from None
     if image is None:
         if image_format is None:
             raise ImageDecodeError(f"not an image or unsupported format (starts with {data[:8]!r})")
-        raise ImageDecodeError(f"truncated or corrupt {image_format} data ({len(data)} bytes)")
+        reason = f"truncated or corrupt {image_format} data ({len(data)} bytes)"
+        if declared is None:  # OpenCV refuses its own oversize images the same silent way
+            reason += f", or more than OpenCV's cap of {OPENCV_MAX_PIXELS} pixels"
+        raise ImageDecodeError(reason)
     _check_pixels(image.shape[1], image.shape[0], max_pixels)
     return image
 
@@ -161,11 +225,31 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top : top + size, left : left + size]
 
 
+# Longest side kept, as a multiple of the shorter one, before scaling the shorter side up: a
+# 1 x 20000 strip scaled to a shorter side of 256 would otherwise need 256 x 5,120,000 pixels
+# (4 GB). Only the centre survives the crop, so trimming the ends first changes the result at
+# most by the rounding of the scale factor.
+MAX_ASPECT_RATIO = 16
+
+
+def trim_long_side(image: np.ndarray, max_ratio: int = MAX_ASPECT_RATIO) -> np.ndarray:
+    """The centred window of ``image`` whose long side is at most ``max_ratio`` x the short side."""
+    height, width = image.shape[:2]
+    keep = max_ratio * min(height, width)
+    if height > keep:
+        return image[(height - keep) // 2 : (height - keep) // 2 + keep]
+    if width > keep:
+        return image[:, (width - keep) // 2 : (width - keep) // 2 + keep]
+    return image
+
+
 def resize_and_crop(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """Apply the preset's resize policy: a contiguous crop_size x crop_size x 3 uint8 BGR array."""
     crop = preprocessing.crop_size
     interpolation = preprocessing.interpolation
     policy = preprocessing.resize_policy
+    if policy != "stretch":
+        image = trim_long_side(image)
     if policy == "resize-shorter-side-then-crop":
         image = center_crop(resize_shorter_side(image, preprocessing.resize_size, interpolation), crop)
     elif policy == "center-crop":

@@ -1,0 +1,183 @@
+"""Hostile input and misconfiguration: nothing crashes, nothing is lost, every error is clear.
+
+The generated corpus (tests/corpus.py) goes through a real Flink batch job and through
+``ImageClassifier.classify`` directly; decompression bombs are decoded in fresh subprocesses to
+measure their peak memory; a missing model file fails the job naming ``classify.model-path``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from udfs.classifier import ImageClassifier
+from udfs.config import load_config
+
+from conftest import REPO, SHARED, needs_shared, subprocess_env
+from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files
+from test_classify_flink import MOBILENET, classify_folder
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    return folder, build_corpus(folder)
+
+
+def check(name: str, expected_error: str | None, label, error) -> None:
+    if expected_error is None:
+        assert error is None, f"{name}: expected a prediction, got error {error!r}"
+        assert label, name
+    else:
+        assert label is None, f"{name}: expected an error, got label {label!r}"
+        assert error and expected_error in error, f"{name}: expected error containing {expected_error!r}, got {error!r}"
+
+
+def test_corpus_has_every_kind(corpus):
+    _, expectations = corpus
+    assert len(expectations) >= 30
+    assert sum(e.error is None for e in expectations.values()) >= 15  # unusual but valid images
+
+
+@needs_shared
+def test_corpus_directly_through_the_classifier(corpus):
+    folder, expectations = corpus
+    names = sorted(expectations)
+    with ImageClassifier(load_config(MOBILENET | {"classify.cache-dir": ""})) as classifier:
+        predictions = classifier.classify([(folder / name).read_bytes() for name in names])
+    assert len(predictions) == len(names)
+    for name, prediction in zip(names, predictions):
+        check(name, expectations[name].expected_error(through_table=False), prediction.label, prediction.error)
+
+
+@needs_shared
+def test_corpus_through_a_flink_job(corpus, capsys):
+    folder, expectations = corpus
+    rows = classify_folder(folder, MOBILENET, **OVERSIZE_TABLE_OPTIONS)  # the job must succeed
+    assert sorted(rows) == sorted(expectations), "rows out = rows in"
+    for name, expectation in sorted(expectations.items()):
+        label, class_id, probability, top_ids, top_probabilities, error = rows[name]
+        check(name, expectation.expected_error(through_table=True), label, error)
+        if error is not None:
+            assert (class_id, probability, top_ids, top_probabilities) == (None, None, None, None), name
+    with capsys.disabled():
+        print("\n[hostile corpus through Flink]")
+        for name in sorted(rows):
+            print(f"  {name:20} {rows[name][0] or ''!s:24} {rows[name][-1] or ''}")
+
+
+# --- decompression bombs: peak memory -----------------------------------------------------------
+
+_MEASURE = """
+import json, resource, sys, time
+import udfs.preprocess as preprocess  # first: sets OpenCV's pixel cap before cv2 loads
+data = open(sys.argv[1], "rb").read()
+started = time.perf_counter()
+try:
+    outcome = "shape %s" % (preprocess.decode_image(data, 50_000_000).shape,)
+except preprocess.ImageDecodeError as error:
+    outcome = str(error)
+print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "seconds": time.perf_counter() - started, "outcome": outcome}))
+"""
+
+BOMBS = ["bomb.png", "bomb.jpg", "bomb.tiff", "bomb_deflate.tiff", "bomb.ppm", "bomb.hdr", "bomb.jp2"]
+
+
+def measure(path, **env: str) -> dict:
+    """Decode the file in a fresh interpreter; its RSS high-water mark (ru_maxrss)."""
+    result = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], env=subprocess_env(**env),
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@needs_shared
+def test_bombs_cost_no_more_memory_than_a_photo(corpus, capsys):
+    folder, _ = corpus
+    baseline = measure(SHARED / "images" / "photos" / "dog.jpg")
+    assert baseline["outcome"].startswith("shape")
+    lines = [f"  baseline dog.jpg: peak {baseline['peak_kb'] / 1024:.0f} MB ({baseline['outcome']})"]
+    for bomb in BOMBS:
+        result = measure(folder / bomb)
+        assert "too many pixels" in result["outcome"], (bomb, result)
+        extra_mb = (result["peak_kb"] - baseline["peak_kb"]) / 1024
+        lines.append(f"  {bomb:17} peak {result['peak_kb'] / 1024:.0f} MB ({extra_mb:+.0f} MB), "
+                     f"{result['seconds'] * 1000:.1f} ms: {result['outcome']}")
+        assert extra_mb < 50, (bomb, result)
+    with capsys.disabled():
+        print("\n[bomb peak RSS, cap on]\n" + "\n".join(lines))
+
+
+def test_bomb_files_are_small():
+    files = corpus_files()
+    assert all(len(files[bomb][0]) < 200_000 for bomb in BOMBS)
+
+
+# --- misconfiguration fails the job, naming the setting -----------------------------------------
+
+
+def test_missing_model_file_fails_the_flink_job(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "x.png").write_bytes(corpus_files()["one_pixel.png"][0])
+    missing = tmp_path / "no_such_model.tflite"
+    with pytest.raises(Exception) as failure:
+        classify_folder(images, MOBILENET | {"classify.model-path": str(missing)})
+    assert f"classify.model-path: model file not found: '{missing}'" in str(failure.value)
+
+
+def _save_model(path, inputs, outputs) -> str:
+    import openvino as ov
+
+    ov.save_model(ov.Model(outputs, inputs), path, compress_to_fp16=False)
+    return str(path)
+
+
+def _tiny_options(tmp_path, model_path: str, **extra: str) -> dict[str, str]:
+    labels = tmp_path / "labels.txt"
+    if not labels.exists():
+        labels.write_text("a\nb\nc\nd\n")
+    return {"classify.model": "resnet50", "classify.model-path": model_path, "classify.labels-path": str(labels),
+            "classify.resize-size": "8", "classify.crop-size": "8", "classify.cache-dir": "", **extra}
+
+
+def test_integer_input_model_with_mean_values_names_mean_values(tmp_path):
+    import numpy as np
+    import openvino.opset13 as ops
+
+    image = ops.parameter([1, 3, 8, 8], np.uint8, name="image")
+    scores = ops.reduce_mean(ops.convert(image, "f32"), [2, 3], keep_dims=False)
+    zero = ops.constant(np.zeros((1, 1), np.float32))
+    path = _save_model(tmp_path / "u8.xml", [image], [ops.concat([scores, zero], 1)])
+    with pytest.raises(ValueError, match=r"^classify.mean-values: the model takes integer input \(u8\)"):
+        ImageClassifier(load_config(_tiny_options(tmp_path, path)))
+
+
+def test_model_with_two_outputs_names_model_path(tmp_path):
+    import numpy as np
+    import openvino.opset13 as ops
+
+    image = ops.parameter([1, 3, 8, 8], np.float32, name="image")
+    scores = ops.reduce_mean(image, [2, 3], keep_dims=False)
+    path = _save_model(tmp_path / "two.xml", [image], [scores, ops.relu(scores)])
+    with pytest.raises(ValueError, match="classify.model-path: expected a model with 1 input and 1 output, got 1 inputs and 2 outputs"):
+        ImageClassifier(load_config(_tiny_options(tmp_path, path)))
+
+
+def test_empty_labels_file_names_labels_path(tmp_path):
+    (tmp_path / "labels.txt").write_text("")
+    with pytest.raises(ValueError, match="classify.labels-path: no labels in"):
+        ImageClassifier(load_config(_tiny_options(tmp_path, str(tmp_path / "unused.xml"))))
+
+
+def test_no_model_path_and_no_cached_model_names_model_path(tmp_path, monkeypatch):
+    import udfs.models
+
+    monkeypatch.setattr(udfs.models, "MODEL_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"classify.model-path: not set and no cached model for preset "
+                                         r"'efficientnet_lite0' at .*; set classify.model-path to your copy"):
+        ImageClassifier(load_config({"classify.model": "efficientnet_lite0"}))
