@@ -29,8 +29,12 @@ def imagenet_truth() -> dict[str, int]:
     return {f.name: wnid_to_class[f.name.split("_")[0]] for f in (SHARED / "images" / "imagenet-dev").glob("*.JPEG")}
 
 
+# The environment as it was before any Flink job ran here: a PyFlink Python worker in loopback
+# mode runs in this process and adds its own variables (PYFLINK_GATEWAY_DISABLED, JAVA_HOME...)
+# to os.environ, with which a child `python -m udfs.sql` cannot start its own gateway.
+_CLEAN_ENVIRONMENT = dict(os.environ)
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """os.environ minus what a PyFlink Python worker in this test process left there: with
-    PYFLINK_GATEWAY_DISABLED inherited, a child `python -m udfs.sql` refuses to start a gateway."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLINK_", "_PYTHON_", "_python"))}
-    return env | extra
+    """Environment for child processes: the clean one plus ``extra``."""
+    return _CLEAN_ENVIRONMENT | extra

@@ -61,7 +61,7 @@ def env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    cluster = Cluster(tmp_path_factory.mktemp("flink-cluster"))
+    cluster = Cluster(tmp_path_factory.mktemp("flink-cluster"), base_env=subprocess_env())
     try:
         cluster.start(port=free_port(), overrides={"jobmanager.rpc.port": str(free_port())}, timeout=120)
         yield cluster

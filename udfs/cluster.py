@@ -107,8 +107,10 @@ def write_conf_dir(work_dir: Path, overrides: Mapping[str, str] | None = None) -
 class Cluster:
     """A standalone cluster whose conf, logs, pid files and state live in ``work_dir``."""
 
-    def __init__(self, work_dir: Path | str = DEFAULT_WORK_DIR):
+    def __init__(self, work_dir: Path | str = DEFAULT_WORK_DIR, base_env: Mapping[str, str] | None = None):
+        """``base_env``: environment the cluster's scripts and daemons start from (os.environ)."""
         self.work_dir = Path(work_dir).expanduser().resolve()
+        self.base_env = base_env
         self.conf_dir = self.work_dir / "conf"
         self.log_dir = self.work_dir / "log"
         self.pid_dir = self.work_dir / "pid"
@@ -129,11 +131,10 @@ class Cluster:
         return f"http://{self.rest_address}"
 
     def env(self, python: str | None = None) -> dict[str, str]:
+        """The base environment plus the variables that point Flink's scripts here."""
         python = python or sys.executable
         home = flink_home()
-        # Not inherited: markers a PyFlink Python worker sets in its own process, with which a child
-        # client (`flink run -py`) would refuse to start its gateway.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLINK_", "_PYTHON_", "_python"))}
+        env = dict(os.environ if self.base_env is None else self.base_env)
         env.update(
             FLINK_HOME=str(home),
             FLINK_CONF_DIR=str(self.conf_dir),
