@@ -9,18 +9,15 @@ from udfs.classifier import ImageClassifier
 from udfs.config import load_config
 from udfs.presets import get_preset
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} not available")
+from conftest import SHARED, imagenet_truth, needs_shared
+
+pytestmark = needs_shared
 
 
 def imagenet_dev() -> tuple[list[bytes], list[int]]:
-    wnid_to_class = {}
-    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
-        index, wnid, _ = line.split("\t")
-        if index.isdigit():
-            wnid_to_class[wnid] = int(index)
-    files = sorted((SHARED / "images" / "imagenet-dev").glob("*.JPEG"))
-    return [f.read_bytes() for f in files], [wnid_to_class[f.name.split("_")[0]] for f in files]
+    truth = sorted(imagenet_truth().items())
+    folder = SHARED / "images" / "imagenet-dev"
+    return [(folder / name).read_bytes() for name, _ in truth], [label for _, label in truth]
 
 
 def classifier(preset: str, model_file: str, **options: str) -> ImageClassifier:

@@ -9,8 +9,7 @@ from udfs.presets import Preprocessing, get_preset
 from udfs.preprocess import decode_image, resize_and_crop
 from udfs.runtime import ClassificationRuntime, prepare_model
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} not available")
+from conftest import SHARED, needs_shared
 
 CROP = 8
 NUM_CLASSES = 10

@@ -20,7 +20,7 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from udfs.catalog import create_images_table, sql_string, use_format_jar
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from conftest import SHARED
 # Bytes that break line-oriented formats: LF, CRLF, NUL and a lone CR.
 TRICKY = b"line1\nline2\r\n\x00\x00nul\rend"
 
@@ -346,3 +346,11 @@ def test_imagenet_dev_folder(batch_env: TableEnvironment) -> None:
     # Hash in SQL (SHA256 accepts BYTES): shipping 54 MB of rows to Python takes ~20 s.
     rows = collect(batch_env, f"SELECT path, SHA256(image) FROM {table}")
     assert dict(rows) == expected and len(rows) == len(expected)
+
+
+def test_sql_script_declares_the_same_columns_as_the_python_helper():
+    from udfs.catalog import IMAGES_COLUMNS
+
+    from conftest import REPO
+
+    assert IMAGES_COLUMNS in (REPO / "sql" / "10_images.sql").read_text()

@@ -12,6 +12,15 @@ from udfs.format_jar import jar_url
 _PIPELINE_JARS = "pipeline.jars"
 
 
+# The images table's columns; sql/10_images.sql declares the same (a test keeps them equal).
+IMAGES_COLUMNS = """\
+  image BYTES,
+  path STRING NOT NULL METADATA FROM 'file.path',
+  name STRING NOT NULL METADATA FROM 'file.name',
+  size BIGINT NOT NULL METADATA FROM 'file.size',
+  mtime TIMESTAMP_LTZ(3) NOT NULL METADATA FROM 'file.modification-time'"""
+
+
 def use_format_jar(t_env: TableEnvironment) -> None:
     """Add the ``whole-file`` format jar to ``pipeline.jars`` (once)."""
     config = t_env.get_config()
@@ -55,11 +64,7 @@ def create_images_table(
     with_clause = ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
     t_env.execute_sql(
         f"""CREATE {"TEMPORARY " if temporary else ""}TABLE {name} (
-  image BYTES,
-  path STRING NOT NULL METADATA FROM 'file.path',
-  name STRING NOT NULL METADATA FROM 'file.name',
-  size BIGINT NOT NULL METADATA FROM 'file.size',
-  mtime TIMESTAMP_LTZ(3) NOT NULL METADATA FROM 'file.modification-time'
+{IMAGES_COLUMNS}
 ) WITH (
   {with_clause}
 )"""
