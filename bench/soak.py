@@ -45,8 +45,23 @@ def rss_mb(pid: int | str) -> float:
     return 0.0
 
 
+def parent_pid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def descends_from_us(pid: int) -> bool:
+    while pid > 1:
+        pid = parent_pid(pid)
+        if pid == os.getpid():
+            return True
+    return False
+
+
 def worker_pids() -> list[int]:
-    """Separate Python worker processes (process mode); none in loopback mode."""
+    """Our job's separate Python worker processes (process mode); none in loopback mode."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -54,7 +69,7 @@ def worker_pids() -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if any(marker in cmdline for marker in WORKER_MARKERS):
+            if any(marker in cmdline for marker in WORKER_MARKERS) and descends_from_us(int(entry.name)):
                 pids.append(int(entry.name))
     return sorted(pids)
 
@@ -144,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     end = samples[-1]
     print(f"client RSS: {after_1000[3]:.1f} MB at {after_1000[2]} images -> {end[3]:.1f} MB at {end[2]} "
           f"(growth {end[3] - after_1000[3]:+.1f} MB); max {max(s[3] for s in samples):.1f} MB")
+    half = next(s for s in samples if s[2] >= counts["done"] // 2)
+    print(f"client RSS over the second half: {half[3]:.1f} MB at {half[2]} images -> {end[3]:.1f} MB "
+          f"(growth {end[3] - half[3]:+.1f} MB)")
     if any(s[4] for s in samples):
         print(f"worker RSS: {after_1000[4]:.1f} MB -> {end[4]:.1f} MB (growth {end[4] - after_1000[4]:+.1f} MB)")
     shutil.rmtree(work, ignore_errors=True)
