@@ -147,9 +147,10 @@ def test_quantised_scores_become_probabilities():
 
 def test_precision_and_request_count_are_reported(tmp_path):
     path = save(linear_classifier(), tmp_path)
-    runtime = make_runtime(path, Preprocessing(resize_size=CROP, crop_size=CROP), infer_requests=3)
+    runtime = make_runtime(path, Preprocessing(resize_size=CROP, crop_size=CROP), infer_requests=3, streams=1)
     assert runtime.precision == "f32"
     assert runtime.infer_requests == 3
+    assert runtime.streams == 1
     runtime.close()
 
 

@@ -73,6 +73,7 @@ class ImageClassifier:
             precision=config.precision,
             performance_hint=config.performance_hint,
             infer_requests=config.infer_requests,
+            streams=config.streams,
             cache_dir=config.cache_dir,
         )
 

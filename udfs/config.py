@@ -132,6 +132,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("classify.infer-requests", "int", 0,
            "Parallel inference requests per worker (the old tutorial's concurrentNum); 0 lets "
            "OpenVINO choose the optimal number for the device and hint.", minimum=0),
+    Option("classify.streams", "int", 0,
+           "OpenVINO NUM_STREAMS: parallel inference streams per worker; 0 lets the performance "
+           "hint choose. With several workers on one machine, fewer streams each avoid "
+           "oversubscribing the cores.", minimum=0),
     Option("classify.top-k", "int", 5, "Number of best classes returned per image.",
            minimum=1, maximum=1000),
     Option("classify.channel-order", "string", _FROM_PRESET,
@@ -194,6 +198,7 @@ class ClassifierConfig:
     precision: str
     performance_hint: str
     infer_requests: int
+    streams: int
     top_k: int
     max_pixels: int
     max_image_bytes: int
@@ -220,6 +225,7 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
         precision=values["classify.precision"],
         performance_hint=values["classify.performance-hint"],
         infer_requests=values["classify.infer-requests"],
+        streams=values["classify.streams"],
         top_k=values["classify.top-k"],
         max_pixels=values["classify.max-pixels"],
         max_image_bytes=values["classify.max-image-bytes"],

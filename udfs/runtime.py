@@ -41,6 +41,7 @@ class ClassificationRuntime:
         precision: str = "auto",
         performance_hint: str = "THROUGHPUT",
         infer_requests: int = 0,
+        streams: int = 0,
         cache_dir: Path | None = None,
     ) -> None:
         core = ov.Core()
@@ -48,6 +49,8 @@ class ClassificationRuntime:
         settings = {"PERFORMANCE_HINT": performance_hint}
         if precision != "auto":
             settings["INFERENCE_PRECISION_HINT"] = precision
+        if streams:
+            settings["NUM_STREAMS"] = streams
         if cache_dir is not None:
             settings["CACHE_DIR"] = str(cache_dir)
         self._compiled = core.compile_model(model, device, settings)
@@ -58,6 +61,11 @@ class ClassificationRuntime:
     def precision(self) -> str:
         """Precision the device actually infers in, e.g. ``f32`` or ``bf16``."""
         return self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
+    @property
+    def streams(self) -> int:
+        """Inference streams the device runs (``NUM_STREAMS``)."""
+        return int(self._compiled.get_property("NUM_STREAMS"))
 
     @property
     def infer_requests(self) -> int:

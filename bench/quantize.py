@@ -1,0 +1,158 @@
+"""INT8 post-training quantization with NNCF, then speed and top-1 against the float model.
+
+    python bench/quantize.py [--model efficientnet_lite0] [--calibration DIR] [--subset 300]
+                             [--output bench/results/int8] [--no-eval]
+
+1. read the preset's original model (no embedded preprocessing);
+2. calibrate ``nncf.quantize`` on ``--subset`` images of ``--calibration``, each prepared exactly
+   as the UDF prepares it (OpenCV decode, resize, crop, then the preset's channel order, mean,
+   scale and layout, i.e. what the PrePostProcessor of ``udfs.runtime`` does in-graph);
+3. save OpenVINO IR ``<output>/<model>_int8.xml`` (use it with ``classify.model-path``; the
+   preset's preprocessing still applies, so nothing else changes);
+4. evaluate: top-1/top-5 on the 500 imagenet-dev photos (ground truth from the file names) and
+   images/s on pre-decoded crops, for the float model at f32, at the default precision and INT8.
+
+nncf is not a project dependency: ``pip install nncf`` (or point ``BENCH_EXTRA_SITE`` at a
+folder where it was installed with ``pip install --target``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(REPO))
+if os.environ.get("BENCH_EXTRA_SITE"):
+    sys.path.append(os.environ["BENCH_EXTRA_SITE"])  # after the venv: its numpy etc. win
+
+MODELS = {
+    "resnet50": SHARED / "models" / "light_resnet50.onnx",
+    "efficientnet_lite0": SHARED / "models" / "efficientnet_lite0_imagenet.onnx",
+    "mobilenet_v2_quant": SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite",
+}
+
+
+def truth() -> dict[str, int]:
+    wnid_to_class = {}
+    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
+        index, wnid, _ = line.split("\t")
+        if index.isdigit():
+            wnid_to_class[wnid] = int(index)
+    return {f.name: wnid_to_class[f.name.split("_")[0]] for f in (SHARED / "images" / "imagenet-dev").glob("*.JPEG")}
+
+
+def model_input(crop: np.ndarray, pre) -> np.ndarray:
+    """u8 BGR HWC crop -> the original model's input tensor (batch 1)."""
+    x = crop[..., ::-1] if pre.channel_order == "RGB" else crop
+    x = x.astype(np.float32)
+    if pre.mean is not None:
+        x = x - np.asarray(pre.mean, np.float32)
+    if pre.scale is not None:
+        x = x / np.asarray(pre.scale, np.float32)
+    if pre.layout == "NCHW":
+        x = x.transpose(2, 0, 1)
+    return np.ascontiguousarray(x[np.newaxis])
+
+
+def evaluate(options: dict[str, str], files: list[Path], repeats: int = 3) -> dict:
+    from udfs.classifier import ImageClassifier
+    from udfs.config import load_config
+    from udfs.preprocess import decode_image, resize_and_crop
+
+    config = load_config(options)
+    with ImageClassifier(config) as classifier:
+        data = [f.read_bytes() for f in files]
+        predictions = classifier.classify(data)
+        gt = truth()
+        top1 = np.mean([p.class_id == gt[f.name] for f, p in zip(files, predictions)])
+        top5 = np.mean([gt[f.name] in [c for _, c, _ in p.top_k] for f, p in zip(files, predictions)])
+        runtime = classifier._runtime
+        crops = [resize_and_crop(decode_image(d, config.max_pixels), config.preprocessing) for d in data]
+        runtime.infer(enumerate(crops[:50]))
+        rates = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            runtime.infer((i, crops[i % len(crops)]) for i in range(1000))
+            rates.append(1000 / (time.perf_counter() - t))
+        t = time.perf_counter()
+        classifier.classify(data)
+        tight = len(data) / (time.perf_counter() - t)
+        return {"precision": classifier.precision, "top1": float(top1), "top5": float(top5),
+                "ceiling_images_per_s": float(np.median(rates)), "tight_loop_images_per_s": tight}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(MODELS))
+    parser.add_argument("--model-path", type=Path)
+    parser.add_argument("--calibration", type=Path, default=SHARED / "images" / "imagenet-dev")
+    parser.add_argument("--subset", type=int, default=300)
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / "int8")
+    parser.add_argument("--no-eval", action="store_true")
+    args = parser.parse_args()
+
+    import nncf
+    import openvino as ov
+
+    from udfs import presets
+    from udfs.preprocess import decode_image, resize_and_crop
+
+    preset = presets.get_preset(args.model)
+    pre = preset.preprocessing
+    source = args.model_path or MODELS[args.model]
+    core = ov.Core()
+    model = core.read_model(source)
+    shape = [1, 1, 1, 1]
+    layout = ov.Layout(pre.layout)
+    shape[layout.get_index_by_name("C")] = 3
+    shape[layout.get_index_by_name("H")] = shape[layout.get_index_by_name("W")] = pre.crop_size
+    model.reshape({model.input(): ov.PartialShape(shape)})
+
+    calibration = sorted(p for p in args.calibration.iterdir() if p.is_file())
+    rng = np.random.default_rng(0)
+    calibration = [calibration[i] for i in sorted(rng.permutation(len(calibration))[: args.subset])]
+    items = [model_input(resize_and_crop(decode_image(p.read_bytes(), 50_000_000), pre), pre) for p in calibration]
+    t = time.perf_counter()
+    quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items),
+                              preset=nncf.QuantizationPreset.PERFORMANCE)
+    quantize_s = time.perf_counter() - t
+    args.output.mkdir(parents=True, exist_ok=True)
+    target = args.output / f"{args.model}_int8.xml"
+    ov.save_model(quantized, target)
+    print(f"saved {target} (quantized on {len(items)} images in {quantize_s:.0f} s)")
+    if args.no_eval:
+        return 0
+
+    files = sorted((SHARED / "images" / "imagenet-dev").glob("*.JPEG"))
+    base = {"classify.model": args.model}
+    results = {
+        "float f32": evaluate({**base, "classify.model-path": str(source), "classify.precision": "f32"}, files),
+        "float auto": evaluate({**base, "classify.model-path": str(source)}, files),
+        "int8 (auto)": evaluate({**base, "classify.model-path": str(target)}, files),
+    }
+    lines = [f"INT8 PTQ of {args.model}: NNCF {nncf.__version__}, {len(items)} calibration images "
+             f"from {args.calibration.name} (note: drawn from the same 500 photos that are evaluated), "
+             f"quantized in {quantize_s:.0f} s",
+             "", "| model | precision | top-1 | top-5 | ceiling images/s | tight loop images/s |",
+             "|---|---|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['precision']} | {r['top1']:.3f} | {r['top5']:.3f} | "
+                     f"{r['ceiling_images_per_s']:.1f} | {r['tight_loop_images_per_s']:.1f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (args.output / f"{args.model}_int8.md").write_text(text)
+    (args.output / f"{args.model}_int8.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

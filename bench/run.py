@@ -1,0 +1,470 @@
+"""Throughput benchmark: the OpenVINO ceiling, the tight Python loop, our Flink SQL job (batch and
+streaming) and a naive row-at-a-time UDF, on the same images and model, in one command.
+
+    python bench/run.py [--images 2000] [--repeats 3] [--model resnet50] [--precision auto|f32]
+                        [--quick] [-D key=value ...] [--only ceiling,tight,flink-batch,...]
+
+The 500 shared ImageNet JPEGs are hard-linked (or copied) under new names into a temp dir until
+there are --images files. Every measurement runs in its own subprocess (clean OpenVINO state,
+its own peak RSS). Flink jobs: a 1-image job gives start-up (submit -> job finished), the N-image
+job gives end-to-end images/s, and steady state is (N - 1) / (t_N - t_1).
+Results: bench/results/<timestamp>.{json,md,png} and latest.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SHARED = REPO.parent / "shared"
+IMAGES = SHARED / "images" / "imagenet-dev"
+MODELS = {
+    "resnet50": SHARED / "models" / "light_resnet50.onnx",
+    "efficientnet_lite0": SHARED / "models" / "efficientnet_lite0_imagenet.onnx",
+    "mobilenet_v2_quant": SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite",
+}
+APPROACHES = ("ceiling", "tight", "flink-batch", "flink-streaming", "naive-batch", "flink-batch-conf")
+sys.path.insert(0, str(REPO))
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def make_image_dir(root: Path, count: int) -> Path:
+    """``count`` files named ``<i>_<original>`` cycling over the 500 shared JPEGs."""
+    folder = root / f"images_{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(IMAGES.glob("*.JPEG"))
+    for i in range(count):
+        src = sources[i % len(sources)]
+        dst = folder / f"{i:06d}_{src.name}"
+        if dst.exists():
+            continue
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+    return folder
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni") if f" {f}" in flags]
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": cpu, "cores": os.cpu_count(), "isa": isa, "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def classify_options(spec: dict) -> dict[str, str]:
+    return {k: v for k, v in spec["options"].items() if k.startswith("classify.")}
+
+
+# --- workers (each runs in its own process) --------------------------------------------------------
+
+
+def worker_ceiling(spec: dict) -> dict:
+    """OpenVINO alone on pre-decoded u8 crops: the same ClassificationRuntime (compile settings,
+    in-graph preprocessing, request pool) as the UDF, no decoding in the loop."""
+    from udfs.classifier import ImageClassifier
+    from udfs.config import load_config
+    from udfs.preprocess import decode_image, resize_and_crop
+
+    config = load_config(classify_options(spec))
+    t0 = time.perf_counter()
+    classifier = ImageClassifier(config)
+    compile_s = time.perf_counter() - t0
+    runtime = classifier._runtime
+    crops = [resize_and_crop(decode_image(p.read_bytes(), config.max_pixels), config.preprocessing)
+             for p in sorted(IMAGES.glob("*.JPEG"))]
+    runtime.infer((i, crops[i % len(crops)]) for i in range(4 * runtime.infer_requests))  # warm up
+    n = spec["images"]
+    times, cpu = [], []
+    for _ in range(spec["repeats"]):
+        t, c = time.perf_counter(), time.process_time()
+        runtime.infer((i, crops[i % len(crops)]) for i in range(n))
+        times.append(time.perf_counter() - t)
+        cpu.append((time.process_time() - c) / n * 1000)
+    return {"times_s": times, "rates": [n / t for t in times], "compile_s": compile_s, "cpu_ms_per_image": cpu,
+            "precision": classifier.precision, "infer_requests": runtime.infer_requests,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def worker_tight(spec: dict) -> dict:
+    """One Python process: read files, ImageClassifier.classify per batch (decode overlapped
+    with inference), no Flink."""
+    from udfs.classifier import ImageClassifier
+    from udfs.config import load_config
+
+    config = load_config(classify_options(spec))
+    t0 = time.perf_counter()
+    classifier = ImageClassifier(config)
+    compile_s = time.perf_counter() - t0
+    files = sorted(Path(spec["folder"]).iterdir())
+    batch = int(spec["options"].get("python.fn-execution.arrow.batch.size", 64))
+    classifier.classify([f.read_bytes() for f in files[:batch]])  # warm up
+    times, cpu = [], []
+    for _ in range(spec["repeats"]):
+        t, c = time.perf_counter(), time.process_time()
+        done = 0
+        for start in range(0, len(files), batch):
+            predictions = classifier.classify([f.read_bytes() for f in files[start:start + batch]])
+            done += sum(p.error is None for p in predictions)
+        times.append(time.perf_counter() - t)
+        cpu.append((time.process_time() - c) / len(files) * 1000)
+        assert done == len(files), f"{len(files) - done} images failed"
+    return {"times_s": times, "rates": [len(files) / t for t in times], "compile_s": compile_s, "cpu_ms_per_image": cpu,
+            "precision": classifier.precision, "infer_requests": classifier._runtime.infer_requests,
+            "batch": batch, "peak_rss_mb": peak_rss_mb()}
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of every descendant process (JVM, Python UDF workers), sampled every 0.2 s."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, tuple[str, float]] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self.stop.wait(0.2):
+            try:
+                children = me.children(recursive=True)
+            except psutil.Error:
+                continue
+            for proc in children:
+                try:
+                    rss = proc.memory_info().rss / 2**20
+                    kind = "jvm" if "java" in proc.name() else "python"
+                except psutil.Error:
+                    continue
+                if rss > self.peaks.get(proc.pid, ("", 0))[1]:
+                    self.peaks[proc.pid] = (kind, rss)
+
+    def summary(self) -> dict:
+        py = [rss for kind, rss in self.peaks.values() if kind == "python"]
+        jvm = [rss for kind, rss in self.peaks.values() if kind == "jvm"]
+        return {"python_worker_peak_rss_mb": max(py, default=None), "python_workers_seen": len(py),
+                "jvm_peak_rss_mb": max(jvm, default=None)}
+
+
+def worker_flink(spec: dict) -> dict:
+    """Per repeat: a 1-image job then an N-image job, INSERT INTO a blackhole sink."""
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    from udfs import settings
+    from udfs.catalog import create_images_table
+
+    sampler = RssSampler()
+    sampler.start()
+    naive = spec["udf"] == "naive"
+    t0 = time.perf_counter()
+    env_settings = (EnvironmentSettings.in_streaming_mode() if spec["mode"] == "streaming"
+                    else EnvironmentSettings.in_batch_mode())
+    t_env = settings.configure(TableEnvironment.create(env_settings), overrides=spec["options"])
+    env_s = time.perf_counter() - t0
+    if naive:
+        sys.path.insert(0, str(BENCH))
+        from naive_udf import classify_naive
+
+        t_env.add_python_file(str(BENCH / "naive_udf.py"))
+        t_env.create_temporary_system_function("classify_naive", classify_naive)
+        call, result_type = "classify_naive(image)", "STRING"
+    else:
+        from udfs.functions import RESULT_TYPE
+
+        call, result_type = "classify_resnet50(image)", RESULT_TYPE.__str__()
+        result_type = ("ROW<label STRING, class_id INT, probability FLOAT, top_labels ARRAY<STRING>, "
+                       "top_class_ids ARRAY<INT>, top_probabilities ARRAY<FLOAT>, error STRING>")
+    t_env.execute_sql(f"CREATE TEMPORARY TABLE sink (path STRING, p {result_type}) WITH ('connector' = 'blackhole')")
+    create_images_table(t_env, spec["small_folder"], name="images_small")
+    create_images_table(t_env, spec["folder"], name="images_big")
+    n = len(os.listdir(spec["folder"]))
+    small_n = len(os.listdir(spec["small_folder"]))
+
+    import psutil
+
+    me = psutil.Process()
+
+    def tree_cpu() -> float:  # this process (loopback UDF workers run here) + JVM + any workers
+        total = sum(me.cpu_times()[:2])
+        for proc in me.children(recursive=True):
+            try:
+                total += sum(proc.cpu_times()[:2])
+            except psutil.Error:
+                pass
+        return total
+
+    cpu: dict[str, list[float]] = {"images_small": [], "images_big": []}
+
+    def run(table: str) -> float:
+        t, c = time.perf_counter(), tree_cpu()
+        t_env.execute_sql(f"INSERT INTO sink SELECT path, {call} FROM {table}").wait()
+        cpu[table].append(tree_cpu() - c)
+        return time.perf_counter() - t
+
+    cold = run("images_small")  # first job of this JVM: class loading, first Python worker
+    small, big = [], []
+    for _ in range(spec["repeats"]):
+        small.append(run("images_small"))
+        big.append(run("images_big"))
+    sampler.stop.set()
+    sampler.join()
+    t_small, t_big = statistics.median(small), statistics.median(big)
+    return {"env_start_s": env_s, "small_s": small, "big_s": big, "images": n, "small_images": small_n,
+            "startup_cold_s": cold, "startup_s": t_small,
+            "rates": [n / t for t in big],
+            "steady_rates": [(n - small_n) / max(tb - t_small, 1e-9) for tb in big],
+            # process mode: workers are the JVM's children and gone when a job ends, so not counted
+            "cpu_ms_per_image": [] if spec.get("worker_mode") == "process" else
+                                [(cb - statistics.median(cpu["images_small"])) / (n - small_n) * 1000
+                                 for cb in cpu["images_big"]],
+            "startup_cpu_s": statistics.median(cpu["images_small"]),
+            **sampler.summary(), "client_peak_rss_mb": peak_rss_mb()}
+
+
+WORKERS = {"ceiling": worker_ceiling, "tight": worker_tight, "flink": worker_flink}
+
+
+def run_worker(kind: str, spec: dict, timeout: float) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLINK_", "_PYTHON_", "_python"))}
+    if spec.get("worker_mode"):  # PyFlink: 'loopback' (default for local jobs: UDFs run in the client) or 'process'
+        env["_python_worker_execution_mode"] = spec["worker_mode"]
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", kind],
+                          input=json.dumps(spec), capture_output=True, text=True, timeout=timeout, env=env)
+    marker = "@@RESULT@@"
+    for line in proc.stdout.splitlines():
+        if line.startswith(marker):
+            return json.loads(line[len(marker):])
+    causes = [l for l in proc.stderr.splitlines() if "Exception" in l or "Error" in l][:10]
+    raise RuntimeError(f"{kind} worker failed (rc {proc.returncode}):\n" + "\n".join(causes)
+                       + f"\n...\n{proc.stderr[-3000:]}")
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+
+def fmt(x, digits=1):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def build_rows(results: dict) -> list[dict]:
+    rows = []
+    med = lambda xs: statistics.median(xs) if xs else None
+    tight = med(results.get("tight", {}).get("rates", []))
+    ceiling = med(results.get("ceiling", {}).get("rates", []))
+    naive = med(results.get("naive-batch", {}).get("steady_rates", []))
+    names = {
+        "ceiling": "1. ceiling: OpenVINO on pre-decoded crops",
+        "tight": "2. tight loop: Python read+decode+infer",
+        "flink-batch": "3a. Flink SQL batch, pandas UDF (ours)",
+        "flink-streaming": "3b. Flink SQL streaming, pandas UDF (ours)",
+        "naive-batch": "4. Flink SQL batch, naive row UDF, sync infer",
+        "flink-batch-conf": "3a'. Flink SQL batch, pandas UDF, conf/job.yaml without the -D options",
+    }
+    for key in APPROACHES:
+        r = results.get(key)
+        if not r or "error" in r:
+            continue
+        flink = key.startswith(("flink", "naive"))  # noqa
+        rate = med(r["steady_rates"] if flink else r["rates"])
+        rows.append({
+            "key": key, "approach": names[key], "images_per_s": rate,
+            "end_to_end_images_per_s": med(r["rates"]) if flink else None,
+            "startup_s": r.get("startup_s"),
+            "vs_tight": rate / tight if tight else None,
+            "vs_ceiling": rate / ceiling if ceiling else None,
+            "vs_naive": rate / naive if naive and flink else None,
+            "peak_rss_mb": (max(x for x in (r.get("python_worker_peak_rss_mb"), r.get("client_peak_rss_mb")) if x)
+                            if flink else r.get("peak_rss_mb")),
+            "cpu_ms_per_image": med(r.get("cpu_ms_per_image", [])),
+            "load_1min": r.get("load_1min"),
+        })
+    return rows
+
+
+def markdown(meta: dict, rows: list[dict]) -> str:
+    m = meta["machine"]
+    lines = [
+        f"Benchmark {meta['timestamp']}: model `{meta['model']}` ({Path(meta['model_path']).name}), "
+        f"precision requested `{meta['precision_requested']}`, used `{meta.get('precision_used')}`; "
+        f"{meta['images']} images (500 imagenet-dev JPEGs cycled), median of {meta['repeats']} repeats; "
+        f"Arrow batch {meta['arrow_batch_size']}, infer requests {meta.get('infer_requests')}, "
+        f"Flink parallelism {meta['parallelism']}, Python worker mode {meta['worker_mode']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, ISA {', '.join(m['isa'])}; "
+        f"load average at start {', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])} "
+        "(shared machine: other jobs may have been running).",
+        f"Command: `{meta['command']}`",
+        "",
+        "| approach | images/s (steady) | end-to-end images/s | start-up s | x tight loop | x ceiling | x naive | CPU ms/image | peak RSS MB (per Python worker) | 1-min load before/after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['approach']} | {fmt(r['images_per_s'])} | {fmt(r['end_to_end_images_per_s'])} | "
+            f"{fmt(r['startup_s'])} | {fmt(r['vs_tight'], 2)} | {fmt(r['vs_ceiling'], 2)} | "
+            f"{fmt(r['vs_naive'], 2)} | {fmt(r['cpu_ms_per_image'])} | {fmt(r['peak_rss_mb'], 0)} | "
+            f"{'/'.join(f'{x:.1f}' for x in r['load_1min'] or [])} |")
+    lines += ["", "Flink: start-up = a 1-image job, submit to finish (median; each job starts its Python "
+              "worker(s) and loads the model; the JVM's very first job, ~2-3 s slower, is excluded); steady = (N - 1) / (t_N - t_1) with medians; end-to-end = N / t_N. "
+              "CPU ms/image: user+sys CPU of all our processes (client, JVM, Python workers) per image "
+              "in steady state, less sensitive than images/s to other load on the machine. Peak RSS for "
+              "Flink: the largest Python process (embedded jobs run the UDF in loopback mode, inside the "
+              "client process, so with parallelism 2 both subtasks share it)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], meta: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = [r["approach"].split(": ")[0].split(", ", 1)[-1] if False else r["key"] for r in rows]
+    steady = [r["images_per_s"] or 0 for r in rows]
+    e2e = [r["end_to_end_images_per_s"] or 0 for r in rows]
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], steady, 0.4, label="steady images/s")
+    ax.bar([i + 0.2 for i in x], e2e, 0.4, label="end-to-end images/s (Flink, incl. start-up)")
+    for i, v in enumerate(steady):
+        ax.text(i - 0.2, v, f"{v:.0f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("images/s")
+    ax.set_title(f"{meta['model']} ({meta.get('precision_used')}), {meta['images']} images, "
+                 f"{meta['machine']['cores']} cores")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default="resnet50", choices=sorted(MODELS))
+    parser.add_argument("--model-path", type=Path)
+    parser.add_argument("--precision", default="auto", choices=("auto", "f32", "bf16", "f16"))
+    parser.add_argument("--quick", action="store_true", help="500 images, 1 repeat")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(APPROACHES)}")
+    parser.add_argument("--naive-images", type=int, default=500,
+                        help="images for the naive baseline (it is slow; steady state is per image)")
+    parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="Flink or classify.* option for all approaches (overrides conf/job.yaml)")
+    parser.add_argument("--worker-mode", choices=("loopback", "process"),
+                        help="PyFlink Python worker mode for the embedded MiniCluster (default: loopback)")
+    parser.add_argument("--tag", default="", help="suffix of the result file names")
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        result = WORKERS[args.worker](json.loads(sys.stdin.read()))
+        print("@@RESULT@@" + json.dumps(result), flush=True)
+        return 0
+
+    if args.quick:
+        args.images, args.repeats = 500, 1
+    from udfs.settings import DEFAULT_CONF, read_conf_file
+
+    options = read_conf_file(DEFAULT_CONF)
+    options.update({"classify.model": args.model,
+                    "classify.model-path": str(args.model_path or MODELS[args.model]),
+                    "classify.precision": args.precision})
+    conf_options = dict(options)
+    options.update(dict(o.split("=", 1) for o in args.options))
+    flink_overrides = any(not o.startswith("classify.") for o in args.options)
+    only = args.only.split(",") if args.only else [a for a in APPROACHES if a != "flink-batch-conf" or flink_overrides]
+    meta = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
+        "machine": machine(), "model": args.model, "model_path": options["classify.model-path"],
+        "precision_requested": args.precision, "images": args.images, "repeats": args.repeats,
+        "arrow_batch_size": int(options.get("python.fn-execution.arrow.batch.size", 1000)),
+        "parallelism": options.get("parallelism.default", f"default ({os.cpu_count()} cores)"),
+        "worker_mode": args.worker_mode or "loopback (PyFlink default for local jobs)",
+        "options": options,
+    }
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
+        big = make_image_dir(Path(tmp), args.images)
+        small = make_image_dir(Path(tmp), 1)
+        naive_dir = make_image_dir(Path(tmp), min(args.naive_images, args.images))
+        base = {"options": options, "repeats": args.repeats, "images": args.images,
+                "folder": str(big), "small_folder": str(small), "worker_mode": args.worker_mode}
+        plan = {
+            "ceiling": ("ceiling", {}),
+            "tight": ("tight", {}),
+            "flink-batch": ("flink", {"mode": "batch", "udf": "pandas"}),
+            "flink-streaming": ("flink", {"mode": "streaming", "udf": "pandas"}),
+            "naive-batch": ("flink", {"mode": "batch", "udf": "naive", "folder": str(naive_dir)}),
+            "flink-batch-conf": ("flink", {"mode": "batch", "udf": "pandas", "options": conf_options}),
+        }
+        for key in APPROACHES:
+            if key not in only:
+                continue
+            kind, extra = plan[key]
+            print(f"[bench] {key} ...", file=sys.stderr, flush=True)
+            t = time.perf_counter()
+            try:
+                load_before = os.getloadavg()[0]
+                try:
+                    results[key] = run_worker(kind, {**base, **extra}, timeout=3600)
+                except RuntimeError as error:  # a shared machine: retry a failed job once
+                    print(f"[bench] {key} failed, retrying once: {str(error)[:300]}", file=sys.stderr)
+                    results[key] = run_worker(kind, {**base, **extra}, timeout=3600)
+                results[key]["load_1min"] = [load_before, os.getloadavg()[0]]
+            except Exception as error:  # keep the other measurements
+                results[key] = {"error": str(error)}
+                print(f"[bench] {key} FAILED: {error}", file=sys.stderr)
+            print(f"[bench] {key} done in {time.perf_counter() - t:.0f} s: "
+                  f"{ {k: v for k, v in results[key].items() if k in ('rates', 'steady_rates', 'startup_s', 'precision')} }",
+                  file=sys.stderr, flush=True)
+    for key in ("ceiling", "tight"):
+        if key in results and "precision" in results[key]:
+            meta["precision_used"] = results[key]["precision"]
+            meta["infer_requests"] = results[key]["infer_requests"]
+    rows = build_rows(results)
+    table = markdown(meta, rows)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = time.strftime("%Y%m%d-%H%M%S") + (f"-{args.tag}" if args.tag else "")
+    for name in (stem, "latest"):
+        (args.out / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "raw": results}, indent=2))
+        (args.out / f"{name}.md").write_text(table)
+        try:
+            plot(rows, meta, args.out / f"{name}.png")
+        except Exception as error:
+            print(f"[bench] plot failed: {error}", file=sys.stderr)
+    print(f"[bench] results in {args.out}/{stem}.{{json,md,png}}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
