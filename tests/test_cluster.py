@@ -67,10 +67,10 @@ def cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
-        left = cluster.java_processes()
+        left = cluster.processes()
         for pid in left:  # stop() already escalates to SIGKILL; belt and braces
             os.kill(pid, signal.SIGKILL)
-        assert not cluster.java_processes()
+        assert not cluster.processes()
 
 
 @pytest.fixture

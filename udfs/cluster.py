@@ -53,6 +53,8 @@ DEFAULT_WORK_DIR = Path(
 STATE_FILE = "cluster.json"
 
 
+PYTHON_WORKER = "pyflink.fn_execution.beam.beam_boot"  # module a Python UDF worker runs
+
 class ClusterError(Exception):
     pass
 
@@ -203,7 +205,7 @@ class Cluster:
             overview = self.overview()
             if overview and overview.get("taskmanagers") == taskmanagers and overview.get("slots-total") == slots:
                 return overview
-            if not self.java_processes(kinds=("StandaloneSessionClusterEntrypoint",)):
+            if not self.processes(kinds=("StandaloneSessionClusterEntrypoint",)):
                 break  # the JobManager died
             time.sleep(0.5)
         raise ClusterError(
@@ -219,30 +221,35 @@ class Cluster:
         if result.returncode != 0:
             raise ClusterError(f"taskmanager.sh start failed:\n{result.stdout}{result.stderr}")
 
-    def java_processes(self, kinds: Iterable[str] = ("StandaloneSessionClusterEntrypoint", "TaskManagerRunner")) -> dict[int, str]:
-        """{pid: kind} of JobManager/TaskManager JVMs started with this cluster's conf dir."""
+    def processes(
+        self, kinds: Iterable[str] = ("StandaloneSessionClusterEntrypoint", "TaskManagerRunner", PYTHON_WORKER)
+    ) -> dict[int, str]:
+        """{pid: kind} of this cluster's processes: JobManager/TaskManager JVMs (started with its
+        conf dir) and Python UDF workers (they inherit FLINK_CONF_DIR; a TaskManager killed with
+        SIGKILL leaves them orphaned)."""
         found: dict[int, str] = {}
         marker = str(self.conf_dir)
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
             try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                args = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")]
+                ours = any(a == marker or a.endswith(marker) or marker + "/" in a for a in args)
+                if not ours and any(PYTHON_WORKER in a for a in args):
+                    ours = f"FLINK_CONF_DIR={marker}".encode() in (proc / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            args = [a.decode(errors="replace") for a in argv]
-            if marker not in args and not any(a.endswith(marker) or marker + "/" in a for a in args):
-                continue
-            for kind in kinds:
-                if any(a.endswith(kind) for a in args):
-                    found[int(proc.name)] = kind
+            if ours:
+                for kind in kinds:
+                    if any(a.endswith(kind) for a in args):
+                        found[int(proc.name)] = kind
         return found
 
     def taskmanager_pids(self) -> list[int]:
-        return [pid for pid, kind in self.java_processes(("TaskManagerRunner",)).items()]
+        return [pid for pid, kind in self.processes(("TaskManagerRunner",)).items()]
 
     def stop(self, timeout: float = 30.0) -> list[int]:
-        """``stop-cluster.sh``, then SIGTERM/SIGKILL whatever JVM of this cluster is left.
+        """``stop-cluster.sh``, then SIGTERM/SIGKILL whatever process of this cluster is left.
         Returns the pids that had to be killed."""
         if self.conf_dir.exists():
             try:
@@ -252,7 +259,7 @@ class Cluster:
                 pass
         killed: list[int] = []
         deadline = time.monotonic() + 10
-        leftovers = self.java_processes()
+        leftovers = self.processes()
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in leftovers:
                 try:
@@ -262,7 +269,7 @@ class Cluster:
                     pass
             while leftovers and time.monotonic() < deadline:
                 time.sleep(0.2)
-                leftovers = self.java_processes()
+                leftovers = self.processes()
             if not leftovers:
                 break
             deadline = time.monotonic() + 5
