@@ -71,25 +71,28 @@ def test_corpus_through_a_flink_job(corpus, capsys):
 
 # --- decompression bombs: peak memory -----------------------------------------------------------
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child of a big test
+# process would report the parent's peak; VmHWM belongs to the new address space.
 _MEASURE = """
-import json, resource, sys, time
+import json, sys, time
 import udfs.preprocess as preprocess  # first: sets OpenCV's pixel cap before cv2 loads
 data = open(sys.argv[1], "rb").read()
 started = time.perf_counter()
 try:
-    outcome = "shape %s" % (preprocess.decode_image(data, 50_000_000).shape,)
+    outcome = "shape %s" % (preprocess.decode_image(data, int(sys.argv[2])).shape,)
 except preprocess.ImageDecodeError as error:
     outcome = str(error)
-print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_kb": int(hwm.split()[1]),
                   "seconds": time.perf_counter() - started, "outcome": outcome}))
 """
 
 BOMBS = ["bomb.png", "bomb.jpg", "bomb.tiff", "bomb_deflate.tiff", "bomb.ppm", "bomb.hdr", "bomb.jp2"]
 
 
-def measure(path, **env: str) -> dict:
-    """Decode the file in a fresh interpreter; its RSS high-water mark (ru_maxrss)."""
-    result = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], env=subprocess_env(**env),
+def measure(path, max_pixels: int = 50_000_000, **env: str) -> dict:
+    """Decode the file in a fresh interpreter; its RSS high-water mark (VmHWM)."""
+    result = subprocess.run([sys.executable, "-c", _MEASURE, str(path), str(max_pixels)], env=subprocess_env(**env),
                             capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -108,6 +111,11 @@ def test_bombs_cost_no_more_memory_than_a_photo(corpus, capsys):
         lines.append(f"  {bomb:17} peak {result['peak_kb'] / 1024:.0f} MB ({extra_mb:+.0f} MB), "
                      f"{result['seconds'] * 1000:.1f} ms: {result['outcome']}")
         assert extra_mb < 50, (bomb, result)
+    # Control: with both caps lifted the same measurement sees the bomb's allocation.
+    uncapped = measure(folder / "bomb_deflate.tiff", max_pixels=10**9, OPENCV_IO_MAX_IMAGE_PIXELS=str(10**9))
+    extra_mb = (uncapped["peak_kb"] - baseline["peak_kb"]) / 1024
+    lines.append(f"  control, caps lifted: bomb_deflate.tiff peak {uncapped['peak_kb'] / 1024:.0f} MB ({extra_mb:+.0f} MB)")
+    assert extra_mb > 200, uncapped
     with capsys.disabled():
         print("\n[bomb peak RSS, cap on]\n" + "\n".join(lines))
 
