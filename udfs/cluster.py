@@ -40,6 +40,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from udfs.settings import flatten
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "udfs"
 CLUSTER_CONF = ROOT / "conf" / "cluster" / "config.yaml"
@@ -68,19 +70,11 @@ def flink_home() -> Path:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def _flatten(node: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
-    for key, value in node.items():
-        if isinstance(value, Mapping):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
 def merged_config(overlay: Path = CLUSTER_CONF, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The wheel's config.yaml, then ``overlay``, then ``overrides``, as flat Flink keys."""
     base = yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {}
-    config = dict(_flatten(base))
-    config.update(_flatten(yaml.safe_load(Path(overlay).read_text()) or {}))
+    config = dict(flatten(base))
+    config.update(flatten(yaml.safe_load(Path(overlay).read_text()) or {}))
     config.update(overrides or {})
     return config
 

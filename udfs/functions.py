@@ -35,18 +35,8 @@ def predictions_frame(predictions: list[Prediction]) -> pd.DataFrame:
     """One row per prediction, in ``RESULT_TYPE`` field order."""
     rows = []
     for p in predictions:
-        top = p.top_k or []
-        rows.append(
-            (
-                p.label,
-                p.class_id,
-                p.probability,
-                [label for label, _, _ in top] if p.top_k else None,
-                [class_id for _, class_id, _ in top] if p.top_k else None,
-                [probability for _, _, probability in top] if p.top_k else None,
-                p.error,
-            )
-        )
+        labels, class_ids, probabilities = map(list, zip(*p.top_k)) if p.top_k else (None, None, None)
+        rows.append((p.label, p.class_id, p.probability, labels, class_ids, probabilities, p.error))
     # object columns keep None as None (a float column would turn a missing class_id into NaN)
     return pd.DataFrame(rows, columns=RESULT_COLUMNS, dtype=object)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import yaml
 from pyflink.table import TableEnvironment
@@ -32,15 +32,16 @@ def read_conf_file(path: Path) -> dict[str, str]:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"cannot read settings file '{path}': {error}") from None
-    return dict(_flatten(document))
+    return {key: "" if value is None else _yaml_scalar(value) for key, value in flatten(document)}
 
 
-def _flatten(node: Mapping[str, Any], prefix: str = ""):
+def flatten(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) pairs of a nested YAML mapping, as Flink reads its config.yaml."""
     for key, value in node.items():
         if isinstance(value, Mapping):
-            yield from _flatten(value, f"{prefix}{key}.")
+            yield from flatten(value, f"{prefix}{key}.")
         else:
-            yield f"{prefix}{key}", "" if value is None else _yaml_scalar(value)
+            yield f"{prefix}{key}", value
 
 
 def _yaml_scalar(value: Any) -> str:
