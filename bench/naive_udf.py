@@ -33,6 +33,7 @@ class NaiveClassify(ScalarFunction):
         model = prepare_model(
             core, resolve_model_path(self.config), self.config.preprocessing,
             len(self.labels) + self.config.preset.label_offset, self.config.preset.output_activation,
+            batch_size=1,
         )
         settings = {}
         if self.config.precision != "auto":

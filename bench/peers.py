@@ -8,11 +8,11 @@ Spark and by Ray Data instead of Flink, on the same image folders, 2 cores.
     /tmp/peers-venv/bin/python bench/peers.py [--images 2000] [--repeats 1] [--only spark,ray]
 
 - spark: ``local[2]``, ``spark.read.format("binaryFile")`` -> ``mapInPandas`` over ``content``
-  (Arrow batches of 64 rows, like conf/job.yaml) -> ``write.format("noop")`` (Spark's blackhole).
+  (Arrow batches of ``BATCH`` rows, as in conf/job.yaml) -> ``write.format("noop")`` (Spark's blackhole).
   The classifier is a module-level lazy singleton per Python worker (Spark reuses its Python
   workers across tasks and jobs, so the model is loaded once per worker for the whole session).
 - ray: ``ray.init(num_cpus=2)``, ``ray.data.read_binary_files`` -> ``map_batches(<callable class
-  building ImageClassifier once>, batch_size=64)`` -> ``materialize()``. Each dataset execution
+  building ImageClassifier once>, batch_size=BATCH)`` -> ``materialize()``. Each dataset execution
   starts its actor pool, so every job loads the model (like a Flink job).
 
 Per repeat: a 1-image job then the N-image job, after one cold 1-image job (session start, first
@@ -39,10 +39,13 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
 
+import yaml  # noqa: E402
+
 import run  # noqa: E402  (bench/run.py: make_image_dir, MODELS, helpers)
 
 PEERS = ("spark", "ray")
-BATCH = 64
+# Rows per classify() call: the same as our UDF's Arrow batch (conf/job.yaml).
+BATCH = int(yaml.safe_load((REPO / "conf" / "job.yaml").read_text())["python.fn-execution.arrow.batch.size"])
 
 
 # --- shared ------------------------------------------------------------------------------------------

@@ -89,3 +89,10 @@ def test_packaged_labels():
 def test_unreadable_labels_name_the_option(tmp_path):
     with pytest.raises(ValueError, match="classify.labels-path: cannot read labels"):
         load_labels(tmp_path / "missing.txt")
+
+
+def test_parallel_decoding_keeps_rows_in_order(make_classifier):
+    images = [png((0, 0, 255)), b"garbage", None, png((255, 0, 0)), png((0, 255, 0)), b""] * 5
+    with make_classifier() as serial, make_classifier(**{"classify.decode-threads": "3"}) as parallel:
+        assert parallel._decoder is not None and serial._decoder is None
+        assert parallel.classify(images) == serial.classify(images)

@@ -6,6 +6,8 @@ from udfs import presets
 from udfs.config import COMPILED_MODEL_DIR, OPTIONS, load_config, options_markdown
 from udfs.presets import Preprocessing, get_preset
 
+from conftest import REPO
+
 
 def test_defaults():
     config = load_config({})
@@ -13,6 +15,7 @@ def test_defaults():
     assert config.preprocessing == Preprocessing(mean=presets.IMAGENET_MEAN, scale=presets.IMAGENET_STD)
     assert (config.device, config.precision, config.performance_hint) == ("CPU", "auto", "THROUGHPUT")
     assert (config.infer_requests, config.top_k) == (0, 5)
+    assert (config.batch_size, config.decode_threads) == (0, 1)  # batch 0: automatic
     assert config.model_path is None and config.labels_path is None
     assert config.max_pixels == 50_000_000 and config.max_image_bytes == 64 * 1024 * 1024
     assert config.cache_dir == COMPILED_MODEL_DIR
@@ -30,6 +33,8 @@ def test_overrides():
             "classify.precision": "F32",
             "classify.performance-hint": "latency",
             "classify.infer-requests": "4",
+            "classify.batch-size": "16",
+            "classify.decode-threads": "2",
             "classify.top-k": "3",
             "classify.crop-size": "200",
             "classify.cache-dir": "",
@@ -39,6 +44,7 @@ def test_overrides():
     assert config.model_path == Path("/models/e.onnx")
     assert (config.precision, config.performance_hint) == ("f32", "LATENCY")
     assert (config.infer_requests, config.top_k) == (4, 3)
+    assert (config.batch_size, config.decode_threads) == (16, 2)
     assert config.preprocessing.crop_size == 200
     assert config.preprocessing.mean == (127.0, 127.0, 127.0)  # rest of the preset kept
     assert config.cache_dir is None
@@ -77,6 +83,8 @@ def test_single_mean_value():
         ({"classify.top-k": "five"}, "classify.top-k: expected an integer, got 'five'"),
         ({"classify.top-k": "0"}, "classify.top-k: expected an integer >= 1, got '0'"),
         ({"classify.infer-requests": "-1"}, "classify.infer-requests: expected an integer >= 0, got '-1'"),
+        ({"classify.batch-size": "-1"}, "classify.batch-size: expected an integer >= 0, got '-1'"),
+        ({"classify.decode-threads": "0"}, "classify.decode-threads: expected an integer >= 1, got '0'"),
         ({"classify.precision": "int4"}, "classify.precision: expected one of auto, f32, bf16, f16, got 'int4'"),
         ({"classify.reverse-input-channels": "yes"}, "classify.reverse-input-channels: expected true or false, got 'yes'"),
         ({"classify.layout": "CHW"}, "classify.layout: expected one of NCHW, NHWC, got 'CHW'"),
@@ -105,3 +113,8 @@ def test_markdown_lists_every_option():
     for option in OPTIONS:
         assert f"| `{option.key}` |" in table
     assert len(table.splitlines()) == len(OPTIONS) + 2
+
+
+def test_readme_option_table_is_current():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert options_markdown() in readme, "README.md: paste the output of `python -m udfs.config`"

@@ -7,7 +7,7 @@ import pytest
 
 from udfs.presets import Preprocessing, get_preset
 from udfs.preprocess import decode_image, resize_and_crop
-from udfs.runtime import ClassificationRuntime, prepare_model
+from udfs.runtime import AUTO_BATCH_SIZE, ClassificationRuntime, _SharedModel, prepare_model
 
 from conftest import SHARED, needs_shared
 
@@ -21,15 +21,18 @@ def save(model: ov.Model, tmp_path: Path, name: str = "model.xml") -> Path:
     return path
 
 
-def linear_classifier(layout: str = "NCHW", softmax: bool = False, seed: int = 0) -> ov.Model:
-    """Flatten -> MatMul: every input value changes the scores, so any preprocessing slip shows."""
+def linear_classifier(layout: str = "NCHW", softmax: bool = False, seed: int = 0, fixed_batch: bool = False) -> ov.Model:
+    """Flatten -> MatMul: every input value changes the scores, so any preprocessing slip shows.
+    ``fixed_batch`` appends a constant [1, 1] score column, which only fits a batch of one."""
     shape = [1, 3, CROP, CROP] if layout == "NCHW" else [1, CROP, CROP, 3]
     image = ops.parameter(shape, np.float32, name="image")
     weights = np.random.default_rng(seed).normal(0, 0.05, (3 * CROP * CROP, NUM_CLASSES)).astype(np.float32)
-    flat = ops.reshape(image, [1, -1], special_zero=False)
+    flat = ops.reshape(image, [-1, 3 * CROP * CROP], special_zero=False)
     scores = ops.matmul(flat, weights, False, False)
+    if fixed_batch:
+        scores = ops.concat([ops.matmul(flat, weights[:, 1:], False, False), np.zeros((1, 1), np.float32)], 1)
     if softmax:
-        scores = ops.reshape(ops.softmax(scores, -1), [1, NUM_CLASSES], special_zero=False)
+        scores = ops.reshape(ops.softmax(scores, -1), [-1, NUM_CLASSES], special_zero=False)
     return ov.Model([scores], [image], "linear_classifier")
 
 
@@ -184,3 +187,51 @@ def test_unreadable_model_file_names_model_path(tmp_path):
     garbage.write_bytes(b"not a model")
     with pytest.raises(ValueError, match=f"classify.model-path: cannot read model '{garbage}'"):
         make_runtime(garbage, Preprocessing())
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 0])
+def test_batches_give_the_single_image_results(tmp_path, batch_size):
+    """11 crops: full batches and a part-filled last one whose leftover rows must be ignored."""
+    path = save(linear_classifier(), tmp_path)
+    preprocessing = Preprocessing(resize_size=CROP, crop_size=CROP)
+    runtime = make_runtime(path, preprocessing, batch_size=batch_size, output_activation="softmax")
+    assert runtime.batch_size == (batch_size or AUTO_BATCH_SIZE)
+    crops = random_crops(11)
+    runtime.infer(enumerate(reversed(crops)))  # fill the requests with other images first
+    results = runtime.infer(enumerate(crops))
+    assert sorted(results) == list(range(11))
+    for row, crop in enumerate(crops):
+        expected = softmax(raw_outputs(path, host_reference(crop, preprocessing)))
+        np.testing.assert_allclose(results[row], expected, atol=1e-4)
+    runtime.close()
+
+
+def test_fixed_batch_model_falls_back_to_single_images(tmp_path):
+    path = save(linear_classifier(fixed_batch=True), tmp_path)
+    preprocessing = Preprocessing(resize_size=CROP, crop_size=CROP)
+    runtime = make_runtime(path, preprocessing)  # batch_size 0: automatic
+    assert runtime.batch_size == 1
+    crops = random_crops(3)
+    results = runtime.infer(enumerate(crops))
+    np.testing.assert_allclose(results[2], softmax(raw_outputs(path, host_reference(crops[2], preprocessing))), atol=1e-4)
+    with pytest.raises(ValueError, match=r"classify.batch-size: the model cannot take batches of 4 .*set classify.batch-size to 1"):
+        make_runtime(path, preprocessing, batch_size=4)
+
+
+def test_runtimes_with_the_same_settings_share_one_compiled_model(tmp_path):
+    path = save(linear_classifier(), tmp_path)
+    preprocessing = Preprocessing(resize_size=CROP, crop_size=CROP)
+    first, second = make_runtime(path, preprocessing), make_runtime(path, preprocessing)
+    other_batch = make_runtime(path, preprocessing, batch_size=2)
+    assert first._compiled is second._compiled
+    assert other_batch._compiled is not first._compiled
+    assert first._requests[0] is not second._requests[0]  # each runtime has its own requests
+    crops = random_crops(5)
+    expected = first.infer(enumerate(crops))
+    first.close()
+    after_close = second.infer(enumerate(crops))  # the model outlives its first user
+    for row in expected:
+        np.testing.assert_array_equal(after_close[row], expected[row])
+    second.close()
+    other_batch.close()
+    assert not [key for key in _SharedModel._models if key.path == path]  # the last user released it

@@ -132,6 +132,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("classify.infer-requests", "int", 0,
            "Parallel inference requests per worker (the old tutorial's concurrentNum); 0 lets "
            "OpenVINO choose the optimal number for the device and hint.", minimum=0),
+    Option("classify.batch-size", "int", 0,
+           "Images per inference request (the model's batch dimension); 0 = 8 when the model "
+           "allows a batch, else 1. A part-filled batch costs as much as a full one.",
+           minimum=0, maximum=256),
+    Option("classify.decode-threads", "int", 1,
+           "Threads decoding and resizing images in each worker, alongside inference.",
+           minimum=1, maximum=64),
     Option("classify.streams", "int", 0,
            "OpenVINO NUM_STREAMS: parallel inference streams per worker; 0 lets the performance "
            "hint choose. With several workers on one machine, fewer streams each avoid "
@@ -198,6 +205,8 @@ class ClassifierConfig:
     precision: str
     performance_hint: str
     infer_requests: int
+    batch_size: int
+    decode_threads: int
     streams: int
     top_k: int
     max_pixels: int
@@ -225,6 +234,8 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
         precision=values["classify.precision"],
         performance_hint=values["classify.performance-hint"],
         infer_requests=values["classify.infer-requests"],
+        batch_size=values["classify.batch-size"],
+        decode_threads=values["classify.decode-threads"],
         streams=values["classify.streams"],
         top_k=values["classify.top-k"],
         max_pixels=values["classify.max-pixels"],
