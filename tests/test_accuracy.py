@@ -61,3 +61,19 @@ def test_light_resnet50_through_resnet50_preset():
         assert prediction.error is None and 0 <= prediction.class_id < 1000
         assert prediction.label == model.labels[prediction.class_id]
         assert sum(p for _, _, p in prediction.top_k) == pytest.approx(1.0, abs=1e-3)
+
+
+@needs_shared
+def test_reduced_jpeg_decode_keeps_the_top1_of_the_photos():
+    """Camera-sized JPEGs decoded at 1/2 or 1/4 scale: same class as decoding every pixel."""
+    photos = sorted((SHARED / "images" / "photos").glob("*.jpg"))
+    params = {"classify.model": "efficientnet_lite0", "classify.precision": "f32",
+              "classify.model-path": str(SHARED / "models" / "efficientnet_lite0_imagenet.onnx")}
+    results = {}
+    for reduced in ("false", "true"):
+        with ImageClassifier(load_config({**params, "classify.reduced-jpeg-decode": reduced})) as classifier:
+            assert (classifier._min_side is not None) == (reduced == "true")
+            results[reduced] = classifier.classify([p.read_bytes() for p in photos])
+    assert len(photos) >= 5
+    for photo, full, reduced in zip(photos, results["false"], results["true"]):
+        assert reduced.class_id == full.class_id, photo.name

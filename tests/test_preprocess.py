@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from udfs.presets import RESIZE_POLICIES, Preprocessing
-from udfs.preprocess import ImageDecodeError, center_crop, decode_image, resize_and_crop
+from udfs.preprocess import ImageDecodeError, center_crop, decode_image, needed_shorter_side, resize_and_crop
 
 MAX_PIXELS = 50_000_000
 
@@ -202,3 +202,24 @@ def test_any_size_gives_contiguous_crop(height, width, policy):
     crop = resize_and_crop(np.zeros((height, width, 3), np.uint8), Preprocessing(resize_policy=policy))
     assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
     assert crop.flags["C_CONTIGUOUS"]
+
+
+@pytest.mark.parametrize("min_side, shape", [(None, (600, 1000)), (256, (300, 500)), (100, (150, 250)), (75, (75, 125)), (601, (600, 1000))])
+def test_large_jpeg_is_decoded_reduced_while_the_shorter_side_suffices(min_side, shape):
+    jpeg = encode(coordinate_image(600, 1000), ".jpg")
+    assert decode_image(jpeg, MAX_PIXELS, min_side=min_side).shape == (*shape, 3)
+
+
+def test_reduced_decode_keeps_exif_orientation_and_skips_other_formats():
+    image = np.zeros((600, 1000, 3), np.uint8)
+    image[:100, :100] = 255  # bright top-left corner
+    rotated = decode_image(with_exif_orientation(encode(image, ".jpg"), 6), MAX_PIXELS, min_side=256)
+    assert rotated.shape == (500, 300, 3)
+    assert rotated[:25, -25:].mean() > 200  # rotated 90 degrees clockwise: the corner is top-right
+    assert decode_image(encode(image), MAX_PIXELS, min_side=256).shape == (600, 1000, 3)  # PNG: full
+
+
+def test_needed_shorter_side_follows_the_resize_policy():
+    assert needed_shorter_side(Preprocessing(resize_size=256, crop_size=224)) == 256
+    assert needed_shorter_side(Preprocessing(crop_size=224, resize_policy="stretch")) == 224
+    assert needed_shorter_side(Preprocessing(crop_size=224, resize_policy="center-crop")) is None

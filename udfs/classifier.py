@@ -18,7 +18,13 @@ import numpy as np
 
 from udfs.config import ClassifierConfig
 from udfs.models import resolve_model_path
-from udfs.preprocess import OPENCV_MAX_PIXELS, ImageDecodeError, decode_image, resize_and_crop
+from udfs.preprocess import (
+    OPENCV_MAX_PIXELS,
+    ImageDecodeError,
+    decode_image,
+    needed_shorter_side,
+    resize_and_crop,
+)
 from udfs.runtime import ClassificationRuntime
 
 log = logging.getLogger(__name__)
@@ -78,6 +84,7 @@ class ImageClassifier:
             streams=config.streams,
             cache_dir=config.cache_dir,
         )
+        self._min_side = needed_shorter_side(config.preprocessing) if config.reduced_jpeg_decode else None
         self._decoder = (ThreadPoolExecutor(config.decode_threads, thread_name_prefix="decode")
                          if config.decode_threads > 1 else None)
 
@@ -113,7 +120,7 @@ class ImageClassifier:
         if data is None:
             return NULL_IMAGE_ERROR
         try:
-            image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes)
+            image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes, self._min_side)
         except ImageDecodeError as error:
             log.warning("row %d: cannot classify image: %s", row, error)
             return str(error)

@@ -139,6 +139,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("classify.decode-threads", "int", 1,
            "Threads decoding and resizing images in each worker, alongside inference.",
            minimum=1, maximum=64),
+    Option("classify.reduced-jpeg-decode", "bool", True,
+           "Decode large JPEGs at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when the "
+           "shorter side stays at least the resize target: less CPU for camera photos, a "
+           "slightly different downscale; false decodes every pixel first."),
     Option("classify.streams", "int", 0,
            "OpenVINO NUM_STREAMS: parallel inference streams per worker; 0 lets the performance "
            "hint choose. With several workers on one machine, fewer streams each avoid "
@@ -207,6 +211,7 @@ class ClassifierConfig:
     infer_requests: int
     batch_size: int
     decode_threads: int
+    reduced_jpeg_decode: bool
     streams: int
     top_k: int
     max_pixels: int
@@ -236,6 +241,7 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
         infer_requests=values["classify.infer-requests"],
         batch_size=values["classify.batch-size"],
         decode_threads=values["classify.decode-threads"],
+        reduced_jpeg_decode=values["classify.reduced-jpeg-decode"],
         streams=values["classify.streams"],
         top_k=values["classify.top-k"],
         max_pixels=values["classify.max-pixels"],

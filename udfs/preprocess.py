@@ -168,10 +168,26 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def decode_image(data: bytes, max_pixels: int, max_bytes: int | None = None) -> np.ndarray:
+# libjpeg scales by 1/2, 1/4 or 1/8 while decoding (in the DCT domain): less work than decoding
+# every pixel and shrinking afterwards, for camera-sized photos (1920x1080: 6.7 -> 2.9 ms).
+_JPEG_REDUCED_READS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def _read_flag(image_format: str | None, declared: tuple[int, int] | None, min_side: int | None) -> int:
+    """Full decode, or the smallest JPEG reduction that keeps the shorter side >= ``min_side``."""
+    if min_side and image_format == "JPEG" and declared is not None:
+        for factor, flag in _JPEG_REDUCED_READS:
+            if min(declared) // factor >= min_side:
+                return flag
+    return cv2.IMREAD_COLOR
+
+
+def decode_image(data: bytes, max_pixels: int, max_bytes: int | None = None, min_side: int | None = None) -> np.ndarray:
     """Decode encoded image bytes to an H x W x 3 uint8 BGR array.
 
     EXIF orientation is applied; grayscale, alpha and 16-bit images become 8-bit BGR.
+    With ``min_side``, a large JPEG is decoded at 1/2, 1/4 or 1/8 scale as long as its shorter
+    side stays at least ``min_side`` (the resize that follows needs no more).
     Raises ImageDecodeError for empty, oversize, unsupported or corrupt input.
     """
     if not data:
@@ -183,7 +199,7 @@ def decode_image(data: bytes, max_pixels: int, max_bytes: int | None = None) -> 
     if declared is not None:
         _check_pixels(*declared, max_pixels)
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), _read_flag(image_format, declared, min_side))
     except cv2.error as error:
         if "CV_IO_MAX_IMAGE_PIXELS" in str(error):  # formats whose header we do not read
             raise ImageDecodeError(
@@ -241,6 +257,16 @@ def trim_long_side(image: np.ndarray, max_ratio: int = MAX_ASPECT_RATIO) -> np.n
     if width > keep:
         return image[:, (width - keep) // 2 : (width - keep) // 2 + keep]
     return image
+
+
+def needed_shorter_side(preprocessing: Preprocessing) -> int | None:
+    """The smallest shorter side ``resize_and_crop`` can use without upscaling, or None when it
+    needs the native resolution (center-crop crops at the decoded scale)."""
+    if preprocessing.resize_policy == "resize-shorter-side-then-crop":
+        return preprocessing.resize_size
+    if preprocessing.resize_policy == "stretch":
+        return preprocessing.crop_size
+    return None
 
 
 def resize_and_crop(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
