@@ -354,3 +354,14 @@ def test_sql_script_declares_the_same_columns_as_the_python_helper():
     from conftest import REPO
 
     assert IMAGES_COLUMNS in (REPO / "sql" / "10_images.sql").read_text()
+
+
+def test_missing_jar_without_sources_says_how_to_build_it(tmp_path, monkeypatch):
+    """An install that carries neither the jar nor the Java sources (a wheel built too early)."""
+    from udfs import format_jar
+
+    monkeypatch.setattr(format_jar, "JAR", tmp_path / "udfs" / "lib" / "flink-whole-file-format.jar")
+    monkeypatch.setattr(format_jar, "_SOURCES", tmp_path / "format" / "src" / "main")
+    monkeypatch.setattr(format_jar, "_BUILD_SCRIPT", tmp_path / "format" / "build.sh")
+    with pytest.raises(RuntimeError, match=r"no Java sources to build it from: in a checkout, run `bash format/build.sh` before `pip install \.`"):
+        format_jar.jar_path()

@@ -29,7 +29,11 @@ def jar_path() -> Path:
     if not _is_stale():
         return JAR
     if not _BUILD_SCRIPT.exists() or not any(_SOURCES.rglob("*.java")):
-        raise RuntimeError(f"cannot build {JAR.name}: no sources under {_SOURCES}")
+        # A wheel carries the jar only if it was built before the wheel (package data).
+        raise RuntimeError(
+            f"{JAR} is missing and this install has no Java sources to build it from: in a "
+            "checkout, run `bash format/build.sh` before `pip install .` (or use `pip install -e .`)"
+        )
     result = subprocess.run(
         ["bash", str(_BUILD_SCRIPT)],
         env={**os.environ, "PYTHON": sys.executable},
