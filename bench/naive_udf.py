@@ -14,7 +14,8 @@ from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 from udfs.classifier import load_labels
-from udfs.config import OPTIONS, load_config
+from udfs.config import load_config
+from udfs.functions import classify_parameters
 from udfs.models import resolve_model_path
 from udfs.preprocess import decode_image, resize_and_crop
 from udfs.runtime import prepare_model
@@ -22,12 +23,7 @@ from udfs.runtime import prepare_model
 
 class NaiveClassify(ScalarFunction):
     def open(self, function_context: FunctionContext) -> None:
-        params = {
-            option.key: value
-            for option in OPTIONS
-            if (value := function_context.get_job_parameter(option.key, None)) is not None
-        }
-        self.config = load_config(params)
+        self.config = load_config(classify_parameters(function_context))
         self.labels = load_labels(self.config.labels_path, self.config.preset.labels)
         core = ov.Core()
         model = prepare_model(

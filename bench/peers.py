@@ -44,7 +44,8 @@ import yaml  # noqa: E402
 import run  # noqa: E402  (bench/run.py: make_image_dir, MODELS, helpers)
 
 PEERS = ("spark", "ray")
-# Rows per classify() call: the same as our UDF's Arrow batch (conf/job.yaml).
+# Rows per classify() call: the same as our UDF's Arrow batch (conf/job.yaml). Read with yaml
+# rather than udfs.settings.read_conf_file, which would import PyFlink into the peers' processes.
 BATCH = int(yaml.safe_load((REPO / "conf" / "job.yaml").read_text())["python.fn-execution.arrow.batch.size"])
 
 

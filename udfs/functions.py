@@ -41,16 +41,20 @@ def predictions_frame(predictions: list[Prediction]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS, dtype=object)
 
 
+def classify_parameters(function_context: FunctionContext) -> dict[str, str]:
+    """The ``classify.*`` options set for the job (``udfs.settings`` puts them in the job parameters)."""
+    return {
+        option.key: value
+        for option in OPTIONS
+        if (value := function_context.get_job_parameter(option.key, None)) is not None
+    }
+
+
 class ClassifyImage(ScalarFunction):
     """Classifies a batch of encoded images; one result row per input row, errors included."""
 
     def open(self, function_context: FunctionContext) -> None:
-        params = {
-            option.key: value
-            for option in OPTIONS
-            if (value := function_context.get_job_parameter(option.key, None)) is not None
-        }
-        self._classifier = ImageClassifier(load_config(params))
+        self._classifier = ImageClassifier(load_config(classify_parameters(function_context)))
         metrics = function_context.get_metric_group().add_group("classify")
         self._images = metrics.counter("images")
         self._errors = metrics.counter("errors")
