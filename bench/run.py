@@ -98,7 +98,7 @@ def worker_ceiling(spec: dict) -> dict:
     runtime = classifier._runtime
     crops = [resize_and_crop(decode_image(p.read_bytes(), config.max_pixels), config.preprocessing)
              for p in sorted(IMAGES.glob("*.JPEG"))]
-    runtime.infer((i, crops[i % len(crops)]) for i in range(4 * runtime.infer_requests))  # warm up
+    runtime.infer((i, crops[i % len(crops)]) for i in range(4 * runtime.infer_requests * runtime.batch_size))  # warm up
     n = spec["images"]
     times, cpu = [], []
     for _ in range(spec["repeats"]):
