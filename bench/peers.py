@@ -39,14 +39,13 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
 
-import yaml  # noqa: E402
+from udfs.config_file import JOB_CONF, read_config_file  # noqa: E402
 
 import run  # noqa: E402  (bench/run.py: make_image_dir, MODELS, helpers)
 
 PEERS = ("spark", "ray")
-# Rows per classify() call: the same as our UDF's Arrow batch (conf/job.yaml). Read with yaml
-# rather than udfs.settings.read_conf_file, which would import PyFlink into the peers' processes.
-BATCH = int(yaml.safe_load((REPO / "conf" / "job.yaml").read_text())["python.fn-execution.arrow.batch.size"])
+# Rows per classify() call: the same as our UDF's Arrow batch (conf/job.yaml).
+BATCH = int(read_config_file(JOB_CONF)["python.fn-execution.arrow.batch.size"])
 
 
 # --- shared ------------------------------------------------------------------------------------------
@@ -264,9 +263,7 @@ def main() -> int:
         print("@@RESULT@@" + json.dumps(result), flush=True)
         return 0
 
-    from udfs.settings import DEFAULT_CONF, read_conf_file
-
-    options = read_conf_file(DEFAULT_CONF)
+    options = read_config_file(JOB_CONF)
     options.update({"classify.model": args.model,
                     "classify.model-path": str(args.model_path or run.MODELS[args.model]),
                     "classify.precision": args.precision})

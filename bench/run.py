@@ -411,9 +411,9 @@ def main() -> int:
 
     if args.quick:
         args.images, args.repeats = 500, 1
-    from udfs.settings import DEFAULT_CONF, read_conf_file
+    from udfs.config_file import JOB_CONF as DEFAULT_CONF, read_config_file
 
-    options = read_conf_file(DEFAULT_CONF)
+    options = read_config_file(DEFAULT_CONF)
     options.update({"classify.model": args.model,
                     "classify.model-path": str(args.model_path or MODELS[args.model]),
                     "classify.precision": args.precision})

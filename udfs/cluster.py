@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from udfs.settings import flatten
+from udfs.config_file import flatten
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "udfs"

@@ -15,41 +15,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Mapping
 
-import yaml
 from pyflink.table import TableEnvironment
 
 from udfs.config import PREFIX, load_config
+from udfs.config_file import JOB_CONF as DEFAULT_CONF, read_config_file
 
-DEFAULT_CONF = Path(__file__).resolve().parents[1] / "conf" / "job.yaml"
 JOB_PARAMETERS = "pipeline.global-job-parameters"
-
-
-def read_conf_file(path: Path) -> dict[str, str]:
-    """Flat ``key: value`` settings from a YAML file (nested maps are joined with dots)."""
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"cannot read settings file '{path}': {error}") from None
-    return {key: "" if value is None else _yaml_scalar(value) for key, value in flatten(document)}
-
-
-def flatten(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key, value) pairs of a nested YAML mapping, as Flink reads its config.yaml."""
-    for key, value in node.items():
-        if isinstance(value, Mapping):
-            yield from flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(item) for item in value)
-    return str(value)
 
 
 def set_option(t_env: TableEnvironment, key: str, value: str) -> None:
@@ -95,7 +68,7 @@ def configure(
     config = t_env.get_config()
     if config.get("python.executable", None) is None:
         config.set("python.executable", sys.executable)
-    settings = read_conf_file(conf_file) if conf_file is not None else {}
+    settings = read_config_file(conf_file) if conf_file is not None else {}
     settings.update(overrides or {})
     for key, value in settings.items():
         config.set(key, value)
