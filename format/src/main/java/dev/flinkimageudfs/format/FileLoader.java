@@ -2,7 +2,6 @@ package dev.flinkimageudfs.format;
 
 import dev.flinkimageudfs.format.WholeFileFormatOptions.OversizeHandling;
 
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.Path;
 
@@ -48,10 +47,7 @@ final class FileLoader implements Serializable {
         if (size <= maxFileSize) {
             return false;
         }
-        String limit =
-                String.format(
-                        "'%s' = %s",
-                        maxFileSizeKey, new MemorySize(maxFileSize).toHumanReadableString());
+        String limit = String.format("'%s' (%d bytes)", maxFileSizeKey, maxFileSize);
         switch (oversizeHandling) {
             case FAIL:
                 throw new IOException(
