@@ -23,6 +23,8 @@ from udfs.config import load_config
 
 from conftest import REPO, SHARED, imagenet_truth, needs_shared, subprocess_env
 
+pytestmark = pytest.mark.flink
+
 MOBILENET = {
     "classify.model": "mobilenet_v2_quant",
     "classify.model-path": str(SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"),
