@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
+import yaml
 from pyflink.table import TableEnvironment
 
 from udfs.config import PREFIX, load_config
@@ -41,15 +42,14 @@ def classify_options(t_env: TableEnvironment) -> dict[str, str]:
 def _sync_job_parameters(t_env: TableEnvironment) -> None:
     options = classify_options(t_env)
     load_config(options)  # fail at job start, naming the key, rather than in every worker
-    t_env.get_config().set(JOB_PARAMETERS, ",".join(_map_entry(k, v) for k, v in options.items()))
+    t_env.get_config().set(JOB_PARAMETERS, flink_map(options))
 
 
-def _map_entry(key: str, value: str) -> str:
-    """One entry of a Flink map option; quoted when it holds the separators."""
-    entry = f"{key}:{value}"
-    if any(ch in entry for ch in ",'\""):
-        return "'" + entry.replace("'", "''") + "'"
-    return entry
+def flink_map(entries: Mapping[str, str]) -> str:
+    """A map option's value as Flink parses it: a YAML flow mapping, which quotes values holding
+    ',', ':', quotes or anything else YAML would read otherwise (Flink's older ``k:v,k:v`` form
+    cannot carry a ':' inside a value)."""
+    return yaml.safe_dump(dict(entries), default_flow_style=True, width=float("inf"), allow_unicode=True).strip()
 
 
 def configure(
