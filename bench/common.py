@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from udfs.config_file import JOB_CONF, parse_key_values, read_config_file
-from udfs.presets import Preprocessing
+from udfs.presets import PRESETS, Preprocessing
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -29,18 +29,21 @@ SHARED = REPO.parent / "shared"
 IMAGENET_DEV = SHARED / "images" / "imagenet-dev"
 PHOTOS = SHARED / "images" / "photos"
 
-# A model file in ../shared per preset. light_resnet50 is the ResNet-50 graph with constant
-# weights: right for speed, meaningless predictions.
+# The model file in ../shared of each preset that has one. light_resnet50 is the ResNet-50 graph
+# of the ONNX zoo with constant weights: right for speed, meaningless predictions. The real
+# ResNet-50 (preset resnet50) lives in the model cache (`python -m udfs.models fetch resnet50`).
 MODELS = {
-    "resnet50": SHARED / "models" / "light_resnet50.onnx",
+    "resnet50_onnx": SHARED / "models" / "light_resnet50.onnx",
     "efficientnet_lite0": SHARED / "models" / "efficientnet_lite0_imagenet.onnx",
     "mobilenet_v2_quant": SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite",
 }
 
 
 def model_options(model: str, model_path: Path | str | None = None) -> dict[str, str]:
-    """The ``classify.*`` options that select a preset and its model file (default: ``MODELS``)."""
-    return {"classify.model": model, "classify.model-path": str(model_path or MODELS[model])}
+    """The ``classify.*`` options that select a preset and its model file: ``model_path``, else
+    its file in ``MODELS``, else none (the classifier takes the preset's cached model)."""
+    path = model_path or MODELS.get(model)
+    return {"classify.model": model} | ({"classify.model-path": str(path)} if path else {})
 
 
 @cache
@@ -74,7 +77,7 @@ def reference_input(crop_bgr: np.ndarray, preprocessing: Preprocessing) -> np.nd
 
 def add_model_arguments(parser: argparse.ArgumentParser, options_help: str) -> None:
     """--model, --model-path, --precision and -D KEY=VALUE."""
-    parser.add_argument("--model", default="resnet50", choices=sorted(MODELS))
+    parser.add_argument("--model", default="resnet50", choices=sorted(PRESETS))
     parser.add_argument("--model-path", type=Path, help="another model file for the preset (e.g. an INT8 IR)")
     parser.add_argument("--precision", default="auto", choices=("auto", "f32", "bf16", "f16"))
     parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE", help=options_help)
@@ -90,6 +93,14 @@ def job_options(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str
 
 def classify_options(options: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in options.items() if k.startswith("classify.")}
+
+
+def model_file(options: Mapping[str, str]) -> Path:
+    """The model file the classifier will load with ``options`` (a ValueError says how to get it)."""
+    from udfs.config import load_config
+    from udfs.models import resolve_model_path
+
+    return resolve_model_path(load_config(classify_options(options)))
 
 
 def make_image_dir(root: Path, count: int) -> Path:

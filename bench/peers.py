@@ -48,6 +48,7 @@ from bench.common import (
     job_options,
     machine,
     make_image_dir,
+    model_file,
     peak_rss_mb,
     run_worker,
     serve_worker,
@@ -333,9 +334,10 @@ def main() -> int:
 
     try:
         conf_options, overrides = job_options(args)
+        options = conf_options | overrides
+        model_path = model_file(options)
     except ValueError as error:
         parser.error(str(error))
-    options = conf_options | overrides
     only = args.only.split(",") if args.only else list(PEERS)
     if unknown := set(only) - set(PEERS):
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PEERS)}")
@@ -363,7 +365,7 @@ def main() -> int:
     m = machine()
     lines = [
         f"Peers {time.strftime('%Y-%m-%dT%H:%M:%S')}: model `{args.model}` "
-        f"({Path(options['classify.model-path']).name}), precision `{args.precision}`; {args.images} images "
+        f"({model_path.name}), precision `{args.precision}`; {args.images} images "
         f"(500 imagenet-dev JPEGs cycled), median of {args.repeats} repeats; batch {BATCH} rows.",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; load average at start "
         f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}.",

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import IMAGENET_DEV, MODELS, RESULTS, imagenet_truth, reference_input
+from bench.common import IMAGENET_DEV, RESULTS, imagenet_truth, model_file, model_options, reference_input
+from udfs.presets import PRESETS
 
 
 def evaluate(options: dict[str, str], files: list[Path], repeats: int = 3) -> dict:
@@ -58,7 +59,7 @@ def evaluate(options: dict[str, str], files: list[Path], repeats: int = 3) -> di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(MODELS))
+    parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(PRESETS))
     parser.add_argument("--model-path", type=Path)
     parser.add_argument("--calibration", type=Path, default=IMAGENET_DEV)
     parser.add_argument("--subset", type=int, default=300)
@@ -74,7 +75,7 @@ def main() -> int:
 
     preset = presets.get_preset(args.model)
     pre = preset.preprocessing
-    source = args.model_path or MODELS[args.model]
+    source = model_file(model_options(args.model, args.model_path))
     core = ov.Core()
     model = core.read_model(source)
     shape = [1, 1, 1, 1]

@@ -33,6 +33,7 @@ from bench.common import (
     job_options,
     machine,
     make_image_dir,
+    model_file,
     peak_rss_mb,
     run_worker,
     serve_worker,
@@ -378,9 +379,10 @@ def main() -> int:
         args.images, args.repeats = 500, 1
     try:
         conf_options, overrides = job_options(args)
+        options = conf_options | overrides
+        model_path = model_file(options)
     except ValueError as error:
         parser.error(str(error))
-    options = conf_options | overrides
     if args.only:
         only = args.only.split(",")
         if unknown := set(only) - set(BY_KEY):
@@ -390,7 +392,7 @@ def main() -> int:
         only = [a.key for a in APPROACHES if a.key != "flink-batch-conf" or flink_overrides]
     meta = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
-        "machine": machine(), "model": args.model, "model_path": options["classify.model-path"],
+        "machine": machine(), "model": args.model, "model_path": str(model_path),
         "precision_requested": args.precision, "images": args.images, "repeats": args.repeats,
         "arrow_batch_size": int(options.get("python.fn-execution.arrow.batch.size", 1000)),
         "parallelism": options.get("parallelism.default", f"default ({os.cpu_count()} cores)"),

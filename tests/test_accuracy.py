@@ -46,9 +46,9 @@ def test_top1_and_top5_match_the_preset(preset, capsys):
     assert top5 == pytest.approx(meta["dev_top5"], abs=0.01)
 
 
-def test_light_resnet50_through_resnet50_preset():
+def test_light_resnet50_through_resnet50_onnx_preset():
     photos = sorted((SHARED / "images" / "photos").iterdir())[:6]
-    with classifier("resnet50", top_k="1000") as model:
+    with classifier("resnet50_onnx", top_k="1000") as model:
         predictions = model.classify([p.read_bytes() for p in photos])
     assert len(predictions) == len(photos)
     for prediction in predictions:
