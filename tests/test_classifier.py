@@ -9,7 +9,7 @@ import pytest
 from udfs.classifier import NULL_IMAGE_ERROR, ImageClassifier, Prediction, load_labels
 from udfs.config import load_config
 
-from conftest import SHARED, needs_shared
+from conftest import SHARED, model_options, needs_shared
 
 CLASSES = [f"class {i}" for i in range(4)]
 
@@ -26,7 +26,7 @@ def tiny_model(path, background: bool, layout: str) -> None:
 
 @pytest.fixture
 def make_classifier(tmp_path):
-    def make(preset: str = "resnet50", **options: str) -> ImageClassifier:
+    def make(preset: str = "resnet50_onnx", **options: str) -> ImageClassifier:
         config = load_config({"classify.model": preset})
         tiny_model(tmp_path / "tiny.xml", config.preset.label_offset == 1, config.preprocessing.layout)
         labels = tmp_path / "labels.txt"
@@ -63,6 +63,12 @@ def test_rows_keep_their_order_and_errors(make_classifier):
     assert predictions[4].error == "empty input: 0 bytes"
     assert [c for _, c, _ in predictions[0].top_k] == [0, 1]
     assert predictions[0].probability == pytest.approx(predictions[0].top_k[0][2])
+
+
+def test_bgr_nhwc_preset_feeds_bgr(make_classifier):
+    with make_classifier("resnet50") as classifier:  # Keras ResNet-50: BGR, NHWC
+        red, blue = classifier.classify([png((0, 0, 255)), png((255, 0, 0))])
+    assert (red.class_id, blue.class_id) == (2, 0)  # the model's channel 0 is blue
 
 
 def test_empty_batch(make_classifier):
@@ -117,8 +123,7 @@ def test_top_k_leaves_out_classes_without_probability(make_classifier, tmp_path)
 @needs_shared
 def test_quantised_model_top_k_has_no_zero_probability_padding():
     """MobileNetV2 (u8 scores) is sure of the hot dog: no 0.0 classes after it."""
-    config = load_config({"classify.model": "mobilenet_v2_quant", "classify.cache-dir": "",
-                          "classify.model-path": str(SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite")})
+    config = load_config(model_options("mobilenet_v2_quant") | {"classify.cache-dir": ""})
     with ImageClassifier(config) as classifier:
         [prediction] = classifier.classify([(SHARED / "images" / "photos" / "hot_dog.jpg").read_bytes()])
     assert prediction.label == "hotdog" and prediction.probability > 0.9

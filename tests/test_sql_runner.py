@@ -22,14 +22,11 @@ from udfs import settings
 from udfs.sql import run_files
 from udfs.sql_script import ScriptError
 
-from conftest import REPO, SHARED, needs_shared, subprocess_env
+from conftest import REPO, model_options, needs_shared, subprocess_env
 
 pytestmark = [pytest.mark.flink, needs_shared]
 
-MOBILENET = {
-    "classify.model": "mobilenet_v2_quant",
-    "classify.model-path": str(SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"),
-}
+MOBILENET = model_options("mobilenet_v2_quant")
 MODEL_ARGS = [arg for key, value in MOBILENET.items() for arg in ("--set", f"{key}={value}")]
 SAMPLES = REPO / "samples" / "images"
 SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-f", "sql/30_classify.sql"]

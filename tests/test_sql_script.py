@@ -1,5 +1,6 @@
-"""SQL script text and the entry points' arguments (in-process, no JVM): statement splitting,
-``${NAME}`` substitution, ``-D``/``--set`` parsing."""
+"""SQL script text and the entry points' arguments, in-process (no JVM): statement splitting,
+line numbers, statement sets, ``${NAME}`` substitution and ``-D``/``--set`` parsing (running
+statements is tested with Flink in test_sql_runner.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,55 @@ from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 
 from conftest import REPO
 
+def texts(script: str) -> list[str]:
+    return [s.text for s in split_statements(script)]
+
+
+def test_splits_at_semicolons_and_records_each_first_line():
+    script = "SET 'a' = '1';\n\nCREATE TABLE t (x INT)\n  WITH ('connector' = 'datagen');\nSELECT 1"
+    assert split_statements(script, "s.sql") == [
+        Statement("SET 'a' = '1'", "s.sql", 1),
+        Statement("CREATE TABLE t (x INT)\n  WITH ('connector' = 'datagen')", "s.sql", 3),
+        Statement("SELECT 1", "s.sql", 5),
+    ]
+
+
+def test_semicolons_inside_strings_and_quoted_identifiers_do_not_split():
+    script = "SELECT 'a;b', 'it''s;', `col;umn`, \"x;y\" FROM t;SELECT 2;"
+    assert texts(script) == ["SELECT 'a;b', 'it''s;', `col;umn`, \"x;y\" FROM t", "SELECT 2"]
+
+
+def test_comments_are_dropped_but_keep_line_numbers():
+    script = "-- head; not a statement\n/* block;\n comment; */ SELECT 1; -- tail\n\n-- last\nSELECT 2;"
+    statements = split_statements(script)
+    assert [s.text for s in statements] == ["SELECT 1", "SELECT 2"]
+    assert [s.line for s in statements] == [3, 6]
+
+
+def test_comment_markers_inside_strings_are_text():
+    assert texts("SELECT '-- not a comment', '/* nor this */';") == ["SELECT '-- not a comment', '/* nor this */'"]
+
+
+def test_statement_set_is_one_statement():
+    script = ("EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT 1;\n  INSERT INTO b SELECT 2;\nEND;\n"
+              "SELECT 3;")
+    statements = split_statements(script)
+    assert [s.text for s in statements] == [
+        "EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT 1;\nINSERT INTO b SELECT 2;\nEND",
+        "SELECT 3",
+    ]
+    assert [s.line for s in statements] == [1, 6]
+
+
+def test_placeholders_come_from_the_variables():
+    statement = Statement("CREATE TABLE t WITH ('path' = '${IMAGES_DIR}/x', 'y' = '${A.B}')", "s.sql", 7)
+    assert substitute(statement, {"IMAGES_DIR": "/data/photos", "A.B": "1"}) == Statement(
+        "CREATE TABLE t WITH ('path' = '/data/photos/x', 'y' = '1')", "s.sql", 7)
+
+
+def test_a_comment_between_words_separates_them():
+    assert texts("SELECT 1/*inline*/FROM t") == ["SELECT 1 FROM t"]
+
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="ab ;'`\"-/*\n${}", max_size=60))
@@ -19,29 +69,7 @@ def test_tokens_give_back_the_whole_script(script):
     assert "".join(tokens(script)) == script
 
 
-def test_split_at_semicolons_outside_strings_identifiers_and_comments():
-    script = (
-        "-- heading; not a statement\n"
-        "CREATE TABLE t (`a;b` INT) WITH ('k' = 'v;w', 'q' = 'it''s; fine');\n"
-        "/* block; comment */ SELECT 1/*inline*/FROM t;\n"
-        "\n"
-        "SELECT '--not a comment' FROM t -- trailing; comment\n"
-    )
-    assert split_statements(script, "s.sql") == [
-        Statement("CREATE TABLE t (`a;b` INT) WITH ('k' = 'v;w', 'q' = 'it''s; fine')", "s.sql", 2),
-        Statement("SELECT 1 FROM t", "s.sql", 3),
-        Statement("SELECT '--not a comment' FROM t", "s.sql", 5),
-    ]
-
-
-def test_statement_set_stays_one_statement():
-    script = "SET 'a' = 'b';\nEXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO x SELECT 1;\n  INSERT INTO y SELECT 2;\nEND;\nSELECT 3;"
-    statements = split_statements(script)
-    assert [s.line for s in statements] == [1, 2, 7]
-    assert statements[1].text == "EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO x SELECT 1;\nINSERT INTO y SELECT 2;\nEND"
-
-
-def test_project_scripts_split_into_their_statements():
+def test_every_project_script_splits_into_its_statements():
     kinds = [[s.text.split()[0] for s in split_statements((REPO / "sql" / name).read_text())]
              for name in ("10_images.sql", "15_watch_images.sql", "20_functions.sql", "30_classify.sql")]
     assert kinds == [["CREATE"], ["ALTER"], ["CREATE"], ["CREATE", "CREATE", "CREATE", "EXECUTE"]]
