@@ -22,7 +22,7 @@ from udfs.catalog import create_images_table
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
 from udfs.functions import RESULT_COLUMNS
-from udfs.progress import STOPPED, STOPPED_MESSAGE, wait_for_job
+from udfs.progress import LOG_INTERVAL, STOPPED, STOPPED_MESSAGE, wait_for_job
 
 
 def classify_images(t_env: TableEnvironment, images: str) -> Table:
@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-print", action="store_true", help="do not print each prediction")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="do not show the progress of a batch job")
+    parser.add_argument("--progress-interval", type=float, default=LOG_INTERVAL, metavar="SECONDS",
+                        help="seconds between progress lines when stderr is not a terminal (default %(default).0f)")
     parser.add_argument("--conf", type=Path, default=settings.DEFAULT_CONF, help="settings file")
     parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="a Flink or classify.* option (python -m udfs.config lists the latter)")
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     statements = add_sinks(t_env, classify_images(t_env, "images"), str(args.output.resolve()), not args.no_print)
 
     try:
-        line = wait_for_job(t_env, statements.execute(), show_progress=args.progress and not streaming)
+        line = wait_for_job(t_env, statements.execute(), show_progress=args.progress and not streaming,
+                            log_interval=args.progress_interval)
     except KeyboardInterrupt:
         print(STOPPED_MESSAGE, file=sys.stderr)
         return STOPPED

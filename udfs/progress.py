@@ -2,8 +2,9 @@
 the cluster's): images classified (the UDF's ``classify.images`` counter) of the files the job's
 whole-file tables read, errors (``classify.errors``), rate and ETA.
 
-On a terminal the status line is redrawn every second; otherwise (a log file, a pipe) a plain
-line is printed at most every 30 s, so short jobs print none and long ones stay readable.
+On a terminal the status line is redrawn every second; otherwise (a log file, a pipe, the output
+of `flink run`) a plain line is printed every 30 s, so short jobs print none and the log of a long
+one stays readable.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pyflink.util.java_utils import get_field_value
 FORMAT = "whole-file"
 IMAGES_METRIC = ".classify.images"
 ERRORS_METRIC = ".classify.errors"
+LOG_INTERVAL = 30.0  # seconds between progress lines when the output is not a terminal
 STOPPED = 130  # exit status after Ctrl-C, as a shell reports SIGINT
 STOPPED_MESSAGE = "Stopped (Ctrl-C): the running job was cancelled."
 _SCANNED_TABLE = re.compile(r"TableSourceScan\(table=\[\[([^,\[\]]+), ([^,\[\]]+), ([^,\[\]]+)")
@@ -66,12 +68,12 @@ def _duration(seconds: float) -> str:
 
 
 def wait_for_job(t_env: TableEnvironment, result: TableResult, show_progress: bool = True,
-                 print_rows: bool = False) -> str:
+                 print_rows: bool = False, log_interval: float = LOG_INTERVAL) -> str:
     """Wait for the job ``result`` started (printing its rows if asked) while showing its progress;
     Ctrl-C cancels the job. Returns the summary line."""
     job = result.get_job_client()
     try:
-        with JobProgress(t_env, job, show=show_progress) as progress:
+        with JobProgress(t_env, job, show=show_progress, log_interval=log_interval) as progress:
             result.print() if print_rows else result.wait()
     except KeyboardInterrupt:
         _cancel(job)
@@ -147,7 +149,7 @@ class JobProgress:
         show: bool = True,
         stream: TextIO = sys.stderr,
         interactive: bool | None = None,
-        log_interval: float = 30.0,
+        log_interval: float = LOG_INTERVAL,
         poll_interval: float = 1.0,
     ) -> None:
         self._t_env = t_env

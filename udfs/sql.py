@@ -32,7 +32,7 @@ from udfs import settings
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
 from udfs.format_jar import jar_path
-from udfs.progress import STOPPED, STOPPED_MESSAGE, wait_for_job
+from udfs.progress import LOG_INTERVAL, STOPPED, STOPPED_MESSAGE, wait_for_job
 from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 
 _SET = re.compile(r"^SET\s+'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
@@ -40,7 +40,7 @@ _INSERT = re.compile(r"^(INSERT|EXECUTE\s+STATEMENT\s+SET|BEGIN|EXECUTE\s+INSERT
 
 
 def run_statement(t_env: TableEnvironment, statement: Statement, show_progress: bool = False,
-                  out: TextIO = sys.stdout) -> None:
+                  log_interval: float = LOG_INTERVAL, out: TextIO = sys.stdout) -> None:
     """Run one statement; wait for (and print) the job it starts, showing its progress if asked."""
     match = _SET.match(statement.text)
     if match:
@@ -51,17 +51,17 @@ def run_statement(t_env: TableEnvironment, statement: Statement, show_progress: 
     if result.get_job_client() is None:
         return
     is_query = result.get_result_kind() == ResultKind.SUCCESS_WITH_CONTENT and not _INSERT.match(statement.text)
-    line = wait_for_job(t_env, result, show_progress, print_rows=is_query)
+    line = wait_for_job(t_env, result, show_progress, print_rows=is_query, log_interval=log_interval)
     print(f"{line} ({statement.where()})", file=out, flush=True)
 
 
 def run_files(t_env: TableEnvironment, files: list[Path], variables: Mapping[str, str],
-              show_progress: bool = False) -> None:
+              show_progress: bool = False, log_interval: float = LOG_INTERVAL) -> None:
     for file in files:
         for statement in split_statements(Path(file).read_text(encoding="utf-8"), str(file)):
             statement = substitute(statement, variables)
             try:
-                run_statement(t_env, statement, show_progress)
+                run_statement(t_env, statement, show_progress, log_interval)
             except Exception as error:  # located in the script, with its cause
                 raise ScriptError(f"{statement.where()}: {failure_message(error)}") from error
 
@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=settings.MODES, default="batch", help="runtime mode")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="do not show the progress of batch jobs")
+    parser.add_argument("--progress-interval", type=float, default=LOG_INTERVAL, metavar="SECONDS",
+                        help="seconds between progress lines when stderr is not a terminal (default %(default).0f)")
     parser.add_argument("--conf", type=Path, default=settings.DEFAULT_CONF, help="settings file (conf/job.yaml)")
     args = parser.parse_args(argv)
     if not args.init and not args.file:
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     variables = {**os.environ, "FORMAT_JAR": str(jar_path()), **args.defines}
     try:
         t_env = settings.configure(settings.table_environment(args.mode), args.conf, args.options)
-        run_files(t_env, [*args.init, *args.file], variables, show_progress=args.progress and args.mode == "batch")
+        run_files(t_env, [*args.init, *args.file], variables,
+                  show_progress=args.progress and args.mode == "batch", log_interval=args.progress_interval)
     except (ScriptError, ValueError) as error:
         print(f"ERROR {error}", file=sys.stderr)
         return 1
