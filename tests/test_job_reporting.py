@@ -3,7 +3,6 @@ progress line, the final line, the files a whole-file table reads, the workers' 
 
 from __future__ import annotations
 
-import pytest
 
 from udfs.failures import deepest_cause, failure_message, python_error
 from udfs.progress import Progress, count_files, summary
@@ -11,7 +10,8 @@ from udfs.python_workers import GRPC_ENV, quiet_grpc
 
 # Cause chains as Flink reports them (class, message), outermost first, shortened.
 MISSING_FOLDER = [
-    ("java.util.concurrent.ExecutionException", "org.apache.flink.table.api.TableException: Failed to wait job finish"),
+    ("java.util.concurrent.ExecutionException",
+     "org.apache.flink.table.api.TableException: Failed to wait job finish"),
     ("org.apache.flink.table.api.TableException", "Failed to wait job finish"),
     ("org.apache.flink.runtime.client.JobExecutionException", "Job execution failed."),
     ("org.apache.flink.runtime.JobException", "Recovery is suppressed by NoRestartBackoffTimeStrategy"),

@@ -3,8 +3,8 @@ the cluster's): images classified (the UDF's ``classify.images`` counter) of the
 whole-file tables read, errors (``classify.errors``), rate and ETA.
 
 On a terminal the status line is redrawn every second; otherwise (a log file, a pipe, the output
-of `flink run`) a plain line is printed every 30 s, so short jobs print none and the log of a long
-one stays readable.
+of `flink run`) a plain line is printed every ``log_interval`` (30 s), so short jobs print none and
+the log of a long one stays readable.
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def wait_for_job(t_env: TableEnvironment, result: TableResult, show_progress: bo
     job = result.get_job_client()
     try:
         with JobProgress(t_env, job, show=show_progress, log_interval=log_interval) as progress:
-            result.print() if print_rows else result.wait()
+            if print_rows:
+                result.print()
+            else:
+                result.wait()
     except KeyboardInterrupt:
         _cancel(job)
         raise
@@ -89,7 +92,8 @@ def _cancel(job: JobClient) -> None:
 
 
 def summary(runtime_ms: int, images: int | None) -> str:
-    """The final line: ``Job Runtime: 23511 ms, 500 images, 21.3 images/s``."""
+    """The final line: ``Job Runtime: 23511 ms, 500 images, 21.3 images/s``; ``runtime_ms`` is
+    Flink's net runtime of the job, ``images`` the files its whole-file tables read (one row each)."""
     line = f"Job Runtime: {runtime_ms} ms"
     if images:
         line += f", {images} images, {images / max(runtime_ms / 1000, 1e-3):.1f} images/s"
@@ -235,7 +239,8 @@ class JobProgress:
     def _files_found(self) -> int:
         """Files under the paths of the whole-file tables that the job's plan scans."""
         plan = self._get(f"/jobs/{self._job_id}/plan")
-        tables = {m.groups() for node in plan["plan"]["nodes"] for m in _SCANNED_TABLE.finditer(node["description"])}
+        descriptions = [node["description"] for node in plan["plan"]["nodes"]]
+        tables = {match.groups() for text in descriptions for match in _SCANNED_TABLE.finditer(text)}
         counts = [count_files(path) for path in filter(None, map(self._whole_file_path, tables))]
         return sum(c for c in counts if c is not None)
 
