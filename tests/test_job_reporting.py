@@ -3,7 +3,6 @@ progress line, the final line, the files a whole-file table reads, the workers' 
 
 from __future__ import annotations
 
-
 from udfs.failures import deepest_cause, failure_message, python_error
 from udfs.progress import Progress, count_files, summary
 from udfs.python_workers import GRPC_ENV, quiet_grpc
