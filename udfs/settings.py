@@ -13,16 +13,36 @@ Two kinds of settings travel differently:
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Mapping
 
-from pyflink.table import TableEnvironment
+from pyflink.common import Configuration
+from pyflink.table import EnvironmentSettings, TableEnvironment
 
+from udfs.catalog import use_format_jar
 from udfs.config import PREFIX, load_config
 from udfs.config_file import JOB_CONF as DEFAULT_CONF, read_config_file
+from udfs.functions import register_functions
+from udfs.python_workers import quiet_grpc
 
 JOB_PARAMETERS = "pipeline.global-job-parameters"
+MODES = ("batch", "streaming")
+
+
+def table_environment(mode: str = "batch") -> TableEnvironment:
+    """A ``TableEnvironment`` in ``mode`` for our entry points: its in-process Python workers
+    start without gRPC's log lines, and its embedded MiniCluster refreshes the metrics its REST
+    API serves every second (default 10 s), which the progress display reads."""
+    if mode not in MODES:
+        raise ValueError(f"execution mode: expected one of {', '.join(MODES)}, got '{mode}'")
+    quiet_grpc()  # before TableEnvironment.create starts the workers' gRPC server
+    builder = EnvironmentSettings.new_instance().with_configuration(
+        Configuration().set_string("metrics.fetcher.update-interval", "1000")
+    )
+    builder = builder.in_streaming_mode() if mode == "streaming" else builder.in_batch_mode()
+    return TableEnvironment.create(builder.build())
 
 
 def set_option(t_env: TableEnvironment, key: str, value: str) -> None:
@@ -41,15 +61,16 @@ def classify_options(t_env: TableEnvironment) -> dict[str, str]:
 def _sync_job_parameters(t_env: TableEnvironment) -> None:
     options = classify_options(t_env)
     load_config(options)  # fail at job start, naming the key, rather than in every worker
-    t_env.get_config().set(JOB_PARAMETERS, ",".join(_map_entry(k, v) for k, v in options.items()))
+    t_env.get_config().set(JOB_PARAMETERS, job_parameters_value(options))
 
 
-def _map_entry(key: str, value: str) -> str:
-    """One entry of a Flink map option; quoted when it holds the separators."""
-    entry = f"{key}:{value}"
-    if any(ch in entry for ch in ",'\""):
-        return "'" + entry.replace("'", "''") + "'"
-    return entry
+def job_parameters_value(options: Mapping[str, str]) -> str:
+    """``options`` as the value of Flink's map option ``pipeline.global-job-parameters``.
+
+    Flink 2 reads a map option as YAML first (then as ``k1:v1,k2:v2``), so a JSON object, which
+    is YAML too, carries any value intact: commas (``classify.mean-values``), colons and quotes
+    (paths) and empty values (``classify.scale-values`` = none)."""
+    return json.dumps(dict(options), ensure_ascii=False)
 
 
 def configure(
@@ -62,9 +83,6 @@ def configure(
     Python workers run with this interpreter unless ``python.executable`` is set, because the
     default ``python`` on PATH need not have this package and its dependencies installed.
     """
-    from udfs.catalog import use_format_jar  # imported here: catalog needs the format jar built
-    from udfs.functions import register_functions
-
     config = t_env.get_config()
     if config.get("python.executable", None) is None:
         config.set("python.executable", sys.executable)
