@@ -231,7 +231,14 @@ def test_metadata_nested_directories_and_odd_names(
 def test_partition_column_comes_from_directories(
     batch_env: TableEnvironment, kind: str, tmp_path: Path
 ) -> None:
-    write_files(tmp_path, {"day=2024-01-01/a.bin": b"a", "day=2024-01-02/b.bin": b"bb"})
+    write_files(
+        tmp_path,
+        {
+            "day=2024-01-01/a.bin": b"a",
+            "day=2024-01-02/b.bin": b"bb",
+            "day=2024-01-02/more/c.bin": b"ccc",
+        },
+    )
     table = f"partitioned_{next(_table_ids)}"
     batch_env.execute_sql(
         f"""CREATE TEMPORARY TABLE {table} (
@@ -246,7 +253,12 @@ def test_partition_column_comes_from_directories(
     assert sorted((r[0], r[1], bytes(r[2])) for r in rows) == [
         ("2024-01-01", "a.bin", b"a"),
         ("2024-01-02", "b.bin", b"bb"),
+        ("2024-01-02", "c.bin", b"ccc"),
     ]
+    # A filter on the partition column prunes folders before listing.
+    query = f"SELECT name FROM {table} WHERE `day` = '2024-01-02'"
+    assert "partitions=[{day=2024-01-02}]" in batch_env.explain_sql(query)
+    assert sorted(r[0] for r in collect(batch_env, query)) == ["b.bin", "c.bin"]
 
 
 # --- planning-time validation (no job runs) ----------------------------------------------------

@@ -77,6 +77,7 @@ public class WholeFileTableFactory implements DynamicTableSourceFactory {
         return new WholeFileTableSource(
                 new Path(options.get(PATH)),
                 context.getPhysicalRowDataType(),
+                context.getCatalogTable().getPartitionKeys(),
                 contentColumn,
                 options.get(PARTITION_DEFAULT_NAME),
                 new FileLoader(

@@ -3,31 +3,47 @@ package dev.flinkimageudfs.format;
 import dev.flinkimageudfs.format.FileRowLayout.Field;
 
 import org.apache.flink.core.fs.Path;
+import org.apache.flink.streaming.api.legacy.io.CollectionInputFormat;
+import org.apache.flink.table.api.TableException;
 import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.table.connector.Projection;
 import org.apache.flink.table.connector.source.DynamicTableSource;
+import org.apache.flink.table.connector.source.InputFormatProvider;
 import org.apache.flink.table.connector.source.ScanTableSource;
 import org.apache.flink.table.connector.source.SourceProvider;
+import org.apache.flink.table.connector.source.abilities.SupportsPartitionPushDown;
 import org.apache.flink.table.connector.source.abilities.SupportsProjectionPushDown;
 import org.apache.flink.table.connector.source.abilities.SupportsReadingMetadata;
 import org.apache.flink.table.types.DataType;
+import org.apache.flink.table.utils.PartitionPathUtils;
 
 import javax.annotation.Nullable;
 
+import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Collectors;
 
 /**
  * The {@code whole-file} connector's table source: a {@link WholeFileSource} producing the
  * projected physical columns (content, partition columns) followed by the requested metadata.
+ * Partitions are pruned as in the filesystem connector: only the folders of the partitions a
+ * query's filter keeps are listed.
  */
 final class WholeFileTableSource
-        implements ScanTableSource, SupportsProjectionPushDown, SupportsReadingMetadata {
+        implements ScanTableSource,
+                SupportsProjectionPushDown,
+                SupportsReadingMetadata,
+                SupportsPartitionPushDown {
 
     private final Path root;
     private final DataType physicalRowDataType;
+    private final List<String> partitionKeys;
     private final String contentColumn;
     private final String defaultPartitionName;
     private final FileLoader loader;
@@ -35,6 +51,7 @@ final class WholeFileTableSource
     @Nullable private final Duration monitorInterval;
 
     // set by the planner
+    @Nullable private List<Map<String, String>> partitions; // of a partitioned table, once listed
     private int[][] projection;
     private List<String> metadataKeys = Collections.emptyList();
     private DataType producedDataType;
@@ -42,6 +59,7 @@ final class WholeFileTableSource
     WholeFileTableSource(
             Path root,
             DataType physicalRowDataType,
+            List<String> partitionKeys,
             String contentColumn,
             String defaultPartitionName,
             FileLoader loader,
@@ -49,6 +67,7 @@ final class WholeFileTableSource
             @Nullable Duration monitorInterval) {
         this.root = root;
         this.physicalRowDataType = physicalRowDataType;
+        this.partitionKeys = partitionKeys;
         this.contentColumn = contentColumn;
         this.defaultPartitionName = defaultPartitionName;
         this.loader = loader;
@@ -65,6 +84,10 @@ final class WholeFileTableSource
 
     @Override
     public ScanRuntimeProvider getScanRuntimeProvider(ScanContext context) {
+        Path[] roots = roots();
+        if (roots.length == 0) { // every partition pruned: as the filesystem connector does
+            return InputFormatProvider.of(new CollectionInputFormat<>(new ArrayList<>(), null));
+        }
         List<String> names = DataType.getFieldNames(physicalRowDataType);
         List<DataType> types = DataType.getFieldDataTypes(physicalRowDataType);
         int arity = projection.length + metadataKeys.size();
@@ -91,7 +114,58 @@ final class WholeFileTableSource
                                 fields, partitionColumns, partitionTypes, defaultPartitionName),
                         loader);
         return SourceProvider.of(
-                new WholeFileSource(new Path[] {root}, format, maxFilesPerSplit, monitorInterval));
+                new WholeFileSource(roots, format, maxFilesPerSplit, monitorInterval));
+    }
+
+    /**
+     * The folders to read: the table's path, or for a partitioned table (as the filesystem
+     * connector) the folders of the partitions left after pruning.
+     */
+    private Path[] roots() {
+        if (partitionKeys.isEmpty()) {
+            return new Path[] {root};
+        }
+        if (partitions == null) {
+            partitions = listPartitions().get();
+        }
+        return partitions.stream()
+                .map(
+                        partition -> {
+                            LinkedHashMap<String, String> spec = new LinkedHashMap<>();
+                            for (String key : partitionKeys) {
+                                String value = partition.get(key);
+                                spec.put(key, value == null ? defaultPartitionName : value);
+                            }
+                            return new Path(root, PartitionPathUtils.generatePartitionPath(spec));
+                        })
+                .toArray(Path[]::new);
+    }
+
+    /** The {@code key=value} folders under the path; other entries at that depth are ignored. */
+    @Override
+    public Optional<List<Map<String, String>>> listPartitions() {
+        try {
+            return Optional.of(
+                    PartitionPathUtils.searchPartSpecAndPaths(
+                                    root.getFileSystem(), root, partitionKeys.size())
+                            .stream()
+                            .filter(specAndPath -> specAndPath.f0.size() == partitionKeys.size())
+                            .map(specAndPath -> withNulls(specAndPath.f0))
+                            .collect(Collectors.toList()));
+        } catch (IOException e) {
+            throw new TableException("Cannot list the partitions under " + root, e);
+        }
+    }
+
+    private Map<String, String> withNulls(Map<String, String> spec) {
+        Map<String, String> partition = new LinkedHashMap<>();
+        spec.forEach((k, v) -> partition.put(k, defaultPartitionName.equals(v) ? null : v));
+        return partition;
+    }
+
+    @Override
+    public void applyPartitions(List<Map<String, String>> remainingPartitions) {
+        this.partitions = remainingPartitions;
     }
 
     @Override
@@ -122,11 +196,13 @@ final class WholeFileTableSource
                 new WholeFileTableSource(
                         root,
                         physicalRowDataType,
+                        partitionKeys,
                         contentColumn,
                         defaultPartitionName,
                         loader,
                         maxFilesPerSplit,
                         monitorInterval);
+        copy.partitions = partitions;
         copy.projection = projection;
         copy.metadataKeys = metadataKeys;
         copy.producedDataType = producedDataType;
