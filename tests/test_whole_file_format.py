@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -92,6 +93,34 @@ def images(t_env: TableEnvironment, path: Path, kind: str = "format", **options:
 def collect(t_env: TableEnvironment, sql: str) -> list:
     with t_env.execute_sql(sql).collect() as rows:
         return list(rows)
+
+
+@contextmanager
+def streaming_rows(t_env: TableEnvironment, sql: str) -> Iterator[queue.Queue]:
+    """Runs an unbounded query; yields a queue of its rows as ``(first column, bytes of the
+    second)``, filled by a thread, and cancels the job on exit."""
+    result = t_env.execute_sql(sql)
+    rows = result.collect()
+    received: queue.Queue = queue.Queue()
+
+    def drain() -> None:
+        try:
+            for row in rows:
+                received.put((row[0], bytes(row[1])))
+        except Exception:  # the job was cancelled
+            pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        yield received
+    finally:
+        # PyFlink's CompletableFuture.result() takes no timeout: wait for it in a helper thread.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(result.get_job_client().cancel().result).result(timeout=60)
+        rows.close()
+        reader.join(timeout=60)
+    assert not reader.is_alive()
 
 
 def sha256(data: bytes) -> str:
@@ -450,22 +479,12 @@ def test_connector_reads_every_file_once_across_a_failure(tmp_path: Path) -> Non
     _FIRST_ROW_COMMITTED.clear()
     _FAILURE_INJECTED.clear()
 
-    result = t_env.execute_sql(f"SELECT fail_once(name), image FROM {table}")
-    rows = result.collect()
-    received: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=_drain, args=(rows, received), daemon=True)
-    reader.start()
-    try:
+    with streaming_rows(t_env, f"SELECT fail_once(name), image FROM {table}") as received:
         got = [received.get(timeout=120)]
         _FIRST_ROW_COMMITTED.set()  # a checkpoint has completed: arm the failure
         got += [received.get(timeout=120) for _ in names[1:]]
         time.sleep(3)  # later discovery rounds and checkpoints must not add rows
         assert received.empty()
-    finally:
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(result.get_job_client().cancel().result).result(timeout=60)
-        rows.close()
-        reader.join(timeout=60)
     assert _FAILURE_INJECTED.is_set()
     assert sorted(got) == [(name, name.encode()) for name in names]
 
@@ -473,25 +492,12 @@ def test_connector_reads_every_file_once_across_a_failure(tmp_path: Path) -> Non
 # --- streaming discovery -----------------------------------------------------------------------
 
 
-def _drain(rows: Iterator, into: queue.Queue) -> None:
-    try:
-        for row in rows:
-            into.put((row[0], bytes(row[1])))
-    except Exception:  # the job was cancelled
-        pass
-
-
 @pytest.mark.flink
 def test_streaming_source_picks_up_new_files(
     streaming_env: TableEnvironment, kind: str, tmp_path: Path
 ) -> None:
     table = images(streaming_env, tmp_path, kind, monitor_interval="1 s")
-    result = streaming_env.execute_sql(f"SELECT name, image FROM {table}")
-    rows = result.collect()
-    received: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=_drain, args=(rows, received), daemon=True)
-    reader.start()
-    try:
+    with streaming_rows(streaming_env, f"SELECT name, image FROM {table}") as received:
         for i in range(3):
             content = TRICKY + os.urandom(1000 * i)
             # Flink's enumerator ignores names starting with '.', so the file appears atomically.
@@ -503,13 +509,6 @@ def test_streaming_source_picks_up_new_files(
             print(f"\nnew-{i}.bin seen after {time.perf_counter() - start:.2f} s")
         time.sleep(3)  # a few more discovery rounds must not re-emit anything
         assert received.empty()
-    finally:
-        # PyFlink's CompletableFuture.result() takes no timeout: wait for it in a helper thread.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(result.get_job_client().cancel().result).result(timeout=60)
-        rows.close()
-        reader.join(timeout=60)
-    assert not reader.is_alive()
 
 
 # --- the shared ImageNet sample ----------------------------------------------------------------

@@ -24,18 +24,15 @@ import java.util.List;
  * (the fetch size of Flink's stream formats), so small files travel many to a batch. A row's
  * position is the index of the file after it: a restored reader starts there.
  */
-final class FileBatchFormat implements BulkFormat<RowData, FileBatchSplit> {
+final class FileBatchFormat extends WholeFileReaderFormat<FileBatchSplit> {
 
     private static final long serialVersionUID = 1L;
 
-    private final TypeInformation<RowData> producedType;
     private final FileRowLayout layout;
-    private final FileLoader loader;
 
     FileBatchFormat(TypeInformation<RowData> producedType, FileRowLayout layout, FileLoader loader) {
-        this.producedType = producedType;
+        super(producedType, loader);
         this.layout = layout;
-        this.loader = loader;
     }
 
     @Override
@@ -53,16 +50,6 @@ final class FileBatchFormat implements BulkFormat<RowData, FileBatchSplit> {
                 (int) Math.max(0, position.getOffset()),
                 position.getRecordsAfterOffset(),
                 config.get(StreamFormat.FETCH_IO_SIZE).getBytes());
-    }
-
-    @Override
-    public boolean isSplittable() {
-        return false;
-    }
-
-    @Override
-    public TypeInformation<RowData> getProducedType() {
-        return producedType;
     }
 
     private final class Reader implements BulkFormat.Reader<RowData> {

@@ -30,13 +30,11 @@ import static dev.flinkimageudfs.format.WholeFileFormatOptions.qualifiedKey;
  * <p>The produced row has either one field (the content) or, when the query does not select the
  * content, no field; in the latter case the file is never opened.
  */
-public class WholeFileBulkFormat implements BulkFormat<RowData, FileSourceSplit> {
+public class WholeFileBulkFormat extends WholeFileReaderFormat<FileSourceSplit> {
 
     private static final long serialVersionUID = 1L;
 
-    private final TypeInformation<RowData> producedType;
     private final boolean readContent;
-    private final FileLoader loader;
 
     /**
      * @param producedType one BYTES field, or no field when the content is not read
@@ -47,14 +45,14 @@ public class WholeFileBulkFormat implements BulkFormat<RowData, FileSourceSplit>
             boolean readContent,
             long maxFileSize,
             OversizeHandling oversizeHandling) {
-        this.producedType = producedType;
-        this.readContent = readContent;
-        this.loader =
+        super(
+                producedType,
                 new FileLoader(
                         maxFileSize,
                         oversizeHandling,
                         qualifiedKey(MAX_FILE_SIZE),
-                        qualifiedKey(OVERSIZE_HANDLING));
+                        qualifiedKey(OVERSIZE_HANDLING)));
+        this.readContent = readContent;
     }
 
     @Override
@@ -69,16 +67,6 @@ public class WholeFileBulkFormat implements BulkFormat<RowData, FileSourceSplit>
                         .map(CheckpointedPosition::getRecordsAfterOffset)
                         .orElse(0L);
         return new Reader(split, emitted);
-    }
-
-    @Override
-    public boolean isSplittable() {
-        return false;
-    }
-
-    @Override
-    public TypeInformation<RowData> getProducedType() {
-        return producedType;
     }
 
     /** Emits the split's file as a single record, unless a restored position says it was. */
