@@ -28,8 +28,6 @@ from udfs.catalog import IMAGES_COLUMNS, create_images_table, sql_string, use_fo
 
 from conftest import SHARED
 
-pytestmark = pytest.mark.flink
-
 # Bytes that break line-oriented formats: LF, CRLF, NUL and a lone CR.
 TRICKY = b"line1\nline2\r\n\x00\x00nul\rend"
 
