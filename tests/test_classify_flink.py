@@ -92,9 +92,9 @@ def test_flink_results_equal_in_process_results():
 
 
 @needs_shared
-def test_every_shared_photo_format_and_light_resnet50_preset():
+def test_every_shared_photo_format_through_the_resnet50_graph():
     """BMP, PNG (incl. 8-bit grayscale), large JPEG: all predicted, through the ResNet-50 graph."""
-    options = {"classify.model": "resnet50", "classify.model-path": str(SHARED / "models" / "light_resnet50.onnx")}
+    options = {"classify.model": "resnet50_onnx", "classify.model-path": str(SHARED / "models" / "light_resnet50.onnx")}
     rows = classify_folder(SHARED / "images" / "photos", options)
     assert len(rows) == 19
     for name, (label, class_id, probability, top_ids, top_probabilities, error) in rows.items():

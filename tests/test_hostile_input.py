@@ -149,7 +149,7 @@ def _tiny_options(tmp_path, model_path: str, **extra: str) -> dict[str, str]:
     labels = tmp_path / "labels.txt"
     if not labels.exists():
         labels.write_text("a\nb\nc\nd\n")
-    return {"classify.model": "resnet50", "classify.model-path": model_path, "classify.labels-path": str(labels),
+    return {"classify.model": "resnet50_onnx", "classify.model-path": model_path, "classify.labels-path": str(labels),
             "classify.resize-size": "8", "classify.crop-size": "8", "classify.cache-dir": "", **extra}
 
 

@@ -126,7 +126,7 @@ def count_ops(model: ov.Model, type_name: str) -> int:
 
 @needs_shared
 def test_light_resnet50_gets_no_second_softmax():
-    entry = get_preset("resnet50")
+    entry = get_preset("resnet50_onnx")
     model = prepare_model(ov.Core(), SHARED / "models" / "light_resnet50.onnx", entry.preprocessing, 1000, entry.output_activation)
     assert count_ops(model, "Softmax") == 1
 
