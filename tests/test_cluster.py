@@ -532,6 +532,7 @@ def test_rescale_with_savepoint(cluster, model_sql, tmp_path):
     try:
         before = land_batch(first, "before", 6)
         wait_for_rows(first, before, 90)
+        chains = [[v["name"] for v in first.details()["vertices"]]]
         savepoint = first.stop_with_savepoint(tmp_path / "savepoints")
         assert first.details()["state"] == "FINISHED"
         stopped = land_batch(first, "stopped", 6)  # no job runs: the resumed one must find them
@@ -540,6 +541,8 @@ def test_rescale_with_savepoint(cluster, model_sql, tmp_path):
         restored = second.checkpoints()["latest"]["restored"]
         assert restored["is_savepoint"] and restored["external_path"] == savepoint, restored
         assert {v["parallelism"] for v in second.details()["vertices"] if "PythonCalc" in v["name"]} == {2}
+        chains.append([v["name"] for v in second.details()["vertices"]])
+        print(f"operator chains at parallelism 1, then 2: {chains}")
         after = land_batch(second, "after", 6)
         wait_for_rows(second, before | stopped | after, 120)
         time.sleep(5)  # a few more checkpoints: duplicates would show up now

@@ -123,3 +123,20 @@ def test_deploy_readme_builds_and_applies_these_files():
     assert built and applied
     assert {REPO / path for path in built} == {DEPLOY / "Dockerfile"}
     assert DEPLOY / "flink-deployment.yaml" in {REPO / path for path in applied}
+
+
+def test_capacity_table_is_consistent():
+    """Each row's images/s per core is 1000 / its CPU ms per image (as ``bench.capacity`` prints),
+    for every model preset the benchmarks run, in f32 and bf16."""
+    from bench.capacity import table
+
+    text = (DEPLOY / "README.md").read_text()
+    rows = re.findall(r"^\| (\w+) \| (f32|bf16) \| ([\d.]+) \| (\d+) \|", text, flags=re.M)
+    assert {(model, precision) for model, precision, _, _ in rows} == {
+        (model, precision) for model in ("resnet50", "efficientnet_lite0", "mobilenet_v2_quant") for precision in ("f32", "bf16")}
+    for model, precision, cpu_ms, per_core in rows:
+        result = {"meta": {"model": model, "precision_used": precision, "timestamp": "2026-01-01T00:00:00",
+                           "images": 800, "repeats": 2,
+                           "machine": {"load_avg_at_start": [1.0], "cpu": "x", "cores": 2, "isa": []}},
+                  "rows": [{"key": "flink-batch", "cpu_ms_per_image": float(cpu_ms)}]}
+        assert f"| {model} | {precision} | {cpu_ms} | {per_core} |" in table([result])
