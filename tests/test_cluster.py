@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 from functools import cache
 from pathlib import Path
 
@@ -390,15 +391,22 @@ class StreamingJob:
         return read_json_lines(self.out) if self.out.exists() else []
 
     def stop_with_savepoint(self, directory: Path) -> str:
+        """Savepoint, then the job FINISHES (the savepoint can complete just before)."""
         try:
-            return self.cluster.rest.stop_with_savepoint(self.job_id, str(directory))
+            savepoint = self.cluster.rest.stop_with_savepoint(self.job_id, str(directory))
+            self._wait_state(("FINISHED", "FAILED", "CANCELED"), 60)
+            return savepoint
         finally:
             self._end_client()
 
     def cancel(self) -> None:
         try:
             if self.details()["state"] not in ("FINISHED", "CANCELED", "FAILED"):
-                self.cluster.rest.cancel(self.job_id)
+                try:
+                    self.cluster.rest.cancel(self.job_id)
+                except urllib.error.HTTPError as error:
+                    if error.code != 409:  # 409: the job is already stopping
+                        raise
                 self._wait_state(("CANCELED", "FAILED", "FINISHED"), 60)
         finally:
             self._end_client()
