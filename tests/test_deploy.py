@@ -13,7 +13,7 @@ import pytest
 from udfs.cluster.conf import CLUSTER_CONF, flink_home
 from udfs.cluster.prometheus import reporter_ports
 from udfs.config import load_config
-from udfs.config_file import parse_key_values, read_config_file
+from udfs.config_file import read_config_file
 from udfs.presets import get_preset
 
 from conftest import REPO
@@ -81,7 +81,7 @@ def test_job_reads_files_the_image_holds():
 def test_model_is_the_one_baked_into_the_image():
     from udfs.sql import parse_args
 
-    options = parse_key_values(parse_args(runner_args()).options, flag="--set")
+    options = parse_args(runner_args()).options  # --set KEY=VALUE entries
     preset = get_preset(options.get("classify.model", read_config_file(REPO / "conf" / "job.yaml")["classify.model"]))
     assert preset.name == build_args()["MODEL"]
     assert options["classify.model-path"] == f"{model_dir()}/{preset.file_name}"
