@@ -25,6 +25,8 @@ def test_values_with_map_separators_and_quotes_arrive_intact():
         "classify.cache-dir": "/tmp/it's, a:cache",  # ',' separates entries, ':' key and value, "'" quotes
         "classify.labels-path": '/data/"labels";v2.txt',
         "classify.mean-values": "127,127,127",
+        "classify.scale-values": "",  # empty: no scaling (the k:v,k:v form cannot carry it)
+        "classify.model-path": "/données/modèle: v2.onnx",  # non-ASCII; ': ' makes YAML see a key
     }
     for key, value in values.items():
         settings.set_option(t_env, key, value)

@@ -13,11 +13,11 @@ Two kinds of settings travel differently:
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Mapping
 
-import yaml
 from pyflink.table import TableEnvironment
 
 from udfs.config import PREFIX, load_config
@@ -42,14 +42,16 @@ def classify_options(t_env: TableEnvironment) -> dict[str, str]:
 def _sync_job_parameters(t_env: TableEnvironment) -> None:
     options = classify_options(t_env)
     load_config(options)  # fail at job start, naming the key, rather than in every worker
-    t_env.get_config().set(JOB_PARAMETERS, flink_map(options))
+    t_env.get_config().set(JOB_PARAMETERS, job_parameters_value(options))
 
 
-def flink_map(entries: Mapping[str, str]) -> str:
-    """A map option's value as Flink parses it: a YAML flow mapping, which quotes values holding
-    ',', ':', quotes or anything else YAML would read otherwise (Flink's older ``k:v,k:v`` form
-    cannot carry a ':' inside a value)."""
-    return yaml.safe_dump(dict(entries), default_flow_style=True, width=float("inf"), allow_unicode=True).strip()
+def job_parameters_value(options: Mapping[str, str]) -> str:
+    """``options`` as the value of Flink's map option ``pipeline.global-job-parameters``.
+
+    Flink 2 reads a map option as YAML first (then as ``k1:v1,k2:v2``), so a JSON object, which
+    is YAML too, carries any value intact: commas (``classify.mean-values``), colons and quotes
+    (paths) and empty values (``classify.scale-values`` = none)."""
+    return json.dumps(dict(options), ensure_ascii=False)
 
 
 def configure(
