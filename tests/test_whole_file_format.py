@@ -79,7 +79,7 @@ def images(t_env: TableEnvironment, path: Path, kind: str = "format", **options:
     or the connector; returns its (unique) name."""
     name = f"images_{next(_table_ids)}"
     if kind == "format":
-        return create_images_table(t_env, str(path), name, **options)
+        return create_images_table(t_env, str(path), name, reader="format", **options)
     with_clause = ", ".join(
         [KINDS[kind][0], f"'path' = {sql_string(str(path))}"]
         + [f"'{CONNECTOR_OPTIONS[key]}' = {sql_string(value)}" for key, value in options.items()]

@@ -22,7 +22,7 @@ IMAGES_COLUMNS = """\
 
 
 def use_format_jar(t_env: TableEnvironment) -> None:
-    """Add the ``whole-file`` format jar to ``pipeline.jars`` (once)."""
+    """Add the jar of the ``whole-file`` connector and format to ``pipeline.jars`` (once)."""
     config = t_env.get_config()
     # `flink run` pre-sets the value in Flink's list syntax; parse it rather than split at ';'
     jars = [j for j in Configuration.parse_list_value(config.get(_PIPELINE_JARS, "") or "") if j]
@@ -44,6 +44,7 @@ def create_images_table(
     monitor_interval: str | None = None,
     max_file_size: str | None = None,
     oversize_handling: str | None = None,
+    reader: str = "connector",
     temporary: bool = True,
 ) -> str:
     """Create a table with one row per file under ``path``; returns its name.
@@ -51,16 +52,24 @@ def create_images_table(
     ``name`` is used as written, so it may be qualified (``cat.db.images``).
 
     ``monitor_interval`` (e.g. ``'10 s'``) makes a streaming source keep discovering new files.
-    ``max_file_size`` / ``oversize_handling`` map to the ``whole-file.*`` format options.
+    ``max_file_size`` / ``oversize_handling`` govern files too big to load. ``reader`` is
+    ``connector`` (the ``whole-file`` connector: many files per split, the fast one) or
+    ``format`` (the ``filesystem`` connector with the ``whole-file`` format: a split per file);
+    both give the same rows.
     """
     use_format_jar(t_env)
-    options = {"connector": "filesystem", "path": os.fspath(path), "format": "whole-file"}
+    if reader == "connector":
+        options, prefix = {"connector": "whole-file", "path": os.fspath(path)}, ""
+    elif reader == "format":
+        options, prefix = {"connector": "filesystem", "path": os.fspath(path), "format": "whole-file"}, "whole-file."
+    else:
+        raise ValueError(f"reader: expected 'connector' or 'format', got {reader!r}")
     if monitor_interval is not None:
         options["source.monitor-interval"] = monitor_interval
     if max_file_size is not None:
-        options["whole-file.max-file-size"] = max_file_size
+        options[f"{prefix}max-file-size"] = max_file_size
     if oversize_handling is not None:
-        options["whole-file.oversize-handling"] = oversize_handling
+        options[f"{prefix}oversize-handling"] = oversize_handling
     with_clause = ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
     t_env.execute_sql(
         f"""CREATE {"TEMPORARY " if temporary else ""}TABLE {name} (

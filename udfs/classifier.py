@@ -29,8 +29,8 @@ from udfs.runtime import ClassificationRuntime
 
 log = logging.getLogger(__name__)
 
-# The whole-file table reads a file over 'whole-file.max-file-size' as a row with a NULL image.
-NULL_IMAGE_ERROR = "image is NULL (no bytes; a file over the table's 'whole-file.max-file-size' is read as NULL)"
+# The images table reads a file over its 'max-file-size' as a row with a NULL image.
+NULL_IMAGE_ERROR = "image is NULL (no bytes; a file over the images table's max-file-size is read as NULL)"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import TableEnvironment, TableResult
 from pyflink.util.java_utils import get_field_value
 
-FORMAT = "whole-file"
+WHOLE_FILE = "whole-file"  # the connector, and the format of the filesystem connector
 IMAGES_METRIC = ".classify.images"
 ERRORS_METRIC = ".classify.errors"
 LOG_INTERVAL = 30.0  # seconds between progress lines when the output is not a terminal
@@ -252,6 +252,8 @@ class JobProgress:
         if not found.isPresent():
             return None
         options = found.get().getResolvedTable().getOptions()
-        if options.get("connector") == "filesystem" and options.get("format") == FORMAT:
+        if options.get("connector") == WHOLE_FILE or (
+            options.get("connector") == "filesystem" and options.get("format") == WHOLE_FILE
+        ):
             return options.get("path")
         return None
