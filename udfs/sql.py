@@ -5,7 +5,9 @@ Statements end with ``;``. Supported besides everything ``TableEnvironment.execu
 ``--`` and ``/* */`` comments, ``SET 'key' = 'value'`` (applied to the table config;
 ``classify.*`` keys also become job parameters for the UDF), ``EXECUTE STATEMENT SET BEGIN ...
 END;`` blocks, and ``${NAME}`` placeholders taken from ``-D NAME=value`` or the environment
-(``${FORMAT_JAR}`` is predefined: the whole-file format jar). Queries print their rows, INSERTs wait
+(predefined: ``${FORMAT_JAR}``, the whole-file format jar; ``${OPENVINO_JAR}``, the ``openvino``
+model provider's jar, built when a script first names it; ``${MODEL_PRESET}`` and
+``${MODEL_PATH}`` for sql/21_model.sql, ``resnet50`` and empty unless set). Queries print their rows, INSERTs wait
 for their job, and each job's runtime is printed. A failing statement stops the run with
 ``<file>:<line>`` and Flink's message. The same file runs on a cluster with
 ``flink run -py udfs/sql.py -pyfs udfs -- -f ...`` (see README).
@@ -20,15 +22,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 if __package__ in (None, ""):  # run as a file by `flink run -py udfs/sql.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyflink.table import EnvironmentSettings, ResultKind, TableEnvironment
 
-from udfs import settings
-from udfs.format_jar import jar_path
+from udfs import presets, settings
+from udfs.format_jar import jar_path, provider_jar_path
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 _SET = re.compile(r"^SET\s+'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
@@ -112,6 +114,22 @@ def _join_statement_sets(statements: list[Statement]) -> Iterator[Statement]:
         yield block[0]  # unterminated: let Flink report it
 
 
+class Variables(dict):
+    """``${NAME}`` values; a lazy one (a jar to build) is computed when a script first names it."""
+
+    def __init__(self, values: Mapping[str, str], lazy: Mapping[str, Callable[[], str]]) -> None:
+        super().__init__(values)
+        self._lazy = dict(lazy)
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or name in self._lazy
+
+    def __getitem__(self, name: str) -> str:
+        if not super().__contains__(name) and name in self._lazy:
+            self[name] = self._lazy.pop(name)()
+        return super().__getitem__(name)
+
+
 def substitute(statement: Statement, variables: Mapping[str, str]) -> Statement:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -187,7 +205,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    variables = {**os.environ, "FORMAT_JAR": str(jar_path())}
+    variables = Variables({"MODEL_PRESET": presets.DEFAULT, "MODEL_PATH": "", **os.environ, "FORMAT_JAR": str(jar_path())},
+                          {"OPENVINO_JAR": lambda: str(provider_jar_path())})
     variables.update(define.split("=", 1) for define in args.defines if "=" in define)
     env_settings = EnvironmentSettings.in_streaming_mode() if args.mode == "streaming" else EnvironmentSettings.in_batch_mode()
     started = time.perf_counter()
