@@ -23,16 +23,31 @@ final class TurboJpegDecoder implements AutoCloseable {
     private static final int[] REDUCTIONS = {8, 4, 2};
 
     private final TurboJpegC tj;
-    private final Pointer handle;
+    private Pointer handle;
     private Memory encoded;
     private Memory pixels;
 
     TurboJpegDecoder() {
         tj = NativeLibraries.turboJpeg(TurboJpegC.class);
-        handle = tj.tjInitDecompress();
-        if (handle == null) {
+        handle = newHandle();
+    }
+
+    private Pointer newHandle() {
+        Pointer created = tj.tjInitDecompress();
+        if (created == null) {
             throw new IllegalStateException("tjInitDecompress failed: " + tj.tjGetErrorStr2(null));
         }
+        return created;
+    }
+
+    /**
+     * A new handle after a failed call: libjpeg-turbo 2.1 leaves a decompressor that failed inside
+     * {@code tjDecompressHeader3} mid-header, and its next image fails with "Bogus marker length".
+     */
+    private ImageDecodeException reset(String message) {
+        tj.tjDestroy(handle);
+        handle = newHandle();
+        return new ImageDecodeException(message);
     }
 
     /**
@@ -47,7 +62,7 @@ final class TurboJpegDecoder implements AutoCloseable {
         IntByReference subsampling = new IntByReference();
         IntByReference colorspace = new IntByReference();
         if (tj.tjDecompressHeader3(handle, encoded, data.length, width, height, subsampling, colorspace) != 0) {
-            throw new ImageDecodeException("truncated or corrupt JPEG header: " + tj.tjGetErrorStr2(handle));
+            throw reset("truncated or corrupt JPEG header: " + tj.tjGetErrorStr2(handle));
         }
         ImageDecoder.checkPixels(width.getValue(), height.getValue(), maxPixels);
         int factor = 1;
@@ -80,8 +95,7 @@ final class TurboJpegDecoder implements AutoCloseable {
                 // A warning still leaves an image. OpenCV accepts most (e.g. extraneous bytes
                 // before a marker) but refuses a file that ends early: so do we.
                 if (tj.tjGetErrorCode(handle) != TurboJpegC.TJERR_WARNING || message.contains("Premature end")) {
-                    throw new ImageDecodeException(
-                            "truncated or corrupt JPEG data (" + data.length + " bytes): " + message);
+                    throw reset("truncated or corrupt JPEG data (" + data.length + " bytes): " + message);
                 }
             }
             byte[] bgr = new byte[scaledWidth * scaledHeight * 3];
