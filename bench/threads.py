@@ -1,7 +1,7 @@
 """Where the CPU goes in our Flink job: per-thread CPU of the client process (which runs the UDF
 in loopback mode) and of the JVM, over a window in the middle of a warm job.
 
-    python bench/threads.py [--images 2000] [--warm-jobs 2] [--window 8] [-D key=value ...]
+    python -m bench.threads [--images 2000] [--warm-jobs 2] [--window 8] [-D key=value ...]
 
 Runs ``--warm-jobs`` unmeasured jobs (JIT, page cache), then one more job over ``--images``
 files; ``--window`` seconds after a 5 s lead-in it reads ``/proc/<pid>/task/*/stat`` twice and
@@ -21,11 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
-sys.path.insert(0, str(BENCH))
-
-from run import MODELS, make_image_dir  # noqa: E402
+from bench.common import make_image_dir, model_options
+from udfs.config_file import parse_key_values
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -71,7 +68,10 @@ def main() -> int:
     from udfs import settings
     from udfs.catalog import create_images_table
 
-    overrides = {"classify.model-path": str(MODELS["resnet50"]), **dict(o.split("=", 1) for o in args.options)}
+    try:
+        overrides = model_options("resnet50") | parse_key_values(args.options, "-D")
+    except ValueError as error:
+        parser.error(str(error))
     t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()), overrides=overrides)
     t_env.execute_sql("CREATE TEMPORARY TABLE sink (path STRING, label STRING) WITH ('connector' = 'blackhole')")
     samples: dict[str, collections.Counter] = {}

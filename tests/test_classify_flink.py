@@ -20,17 +20,14 @@ from udfs import settings
 from udfs.catalog import create_images_table
 from udfs.classifier import ImageClassifier
 from udfs.config import load_config
+from udfs.presets import get_preset
 
-from conftest import REPO, SHARED, imagenet_truth, needs_shared, subprocess_env
+from conftest import REPO, SHARED, imagenet_truth, model_options, needs_shared, subprocess_env
 
-MOBILENET = {
-    "classify.model": "mobilenet_v2_quant",
-    "classify.model-path": str(SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"),
-}
-EFFICIENTNET = {
-    "classify.model": "efficientnet_lite0",
-    "classify.model-path": str(SHARED / "models" / "efficientnet_lite0_imagenet.onnx"),
-}
+pytestmark = pytest.mark.flink
+
+MOBILENET = model_options("mobilenet_v2_quant")
+EFFICIENTNET = model_options("efficientnet_lite0")
 F32 = {"classify.precision": "f32"}
 
 QUERY = """
@@ -58,22 +55,20 @@ def top1_top5(rows: dict[str, tuple]) -> tuple[float, float]:
 
 
 @needs_shared
-@pytest.mark.parametrize(
-    "options, reference",
-    [(MOBILENET, 0.902), (EFFICIENTNET, 0.888)],
-    ids=["mobilenet_v2_quant", "efficientnet_lite0"],
-)
-def test_imagenet_dev_top1_through_flink(options, reference, capsys):
+@pytest.mark.parametrize("preset", ["mobilenet_v2_quant", "efficientnet_lite0"])
+def test_imagenet_dev_accuracy_through_flink(preset, capsys):
     folder = SHARED / "images" / "imagenet-dev"
     started = time.perf_counter()
-    rows = classify_folder(folder, options | F32)
+    rows = classify_folder(folder, model_options(preset) | F32)
     seconds = time.perf_counter() - started
     assert len(rows) == 500 and all(row[-1] is None for row in rows.values())
     top1, top5 = top1_top5(rows)
     with capsys.disabled():
-        print(f"\n[flink] {options['classify.model']} f32: top-1 {top1:.3f} top-5 {top5:.3f}, "
+        print(f"\n[flink] {preset} f32: top-1 {top1:.3f} top-5 {top5:.3f}, "
               f"job {seconds:.1f} s for 500 images = {500 / seconds:.1f} images/s (start-up included)")
-    assert top1 == pytest.approx(reference, abs=0.01)
+    meta = get_preset(preset).meta
+    assert top1 == pytest.approx(meta["dev_top1"], abs=0.01)
+    assert top5 == pytest.approx(meta["dev_top5"], abs=0.01)
 
 
 @needs_shared
@@ -92,10 +87,9 @@ def test_flink_results_equal_in_process_results():
 
 
 @needs_shared
-def test_every_shared_photo_format_and_light_resnet50_preset():
+def test_every_shared_photo_format_through_the_resnet50_graph():
     """BMP, PNG (incl. 8-bit grayscale), large JPEG: all predicted, through the ResNet-50 graph."""
-    options = {"classify.model": "resnet50", "classify.model-path": str(SHARED / "models" / "light_resnet50.onnx")}
-    rows = classify_folder(SHARED / "images" / "photos", options)
+    rows = classify_folder(SHARED / "images" / "photos", model_options("resnet50_onnx"))
     assert len(rows) == 19
     for name, (label, class_id, probability, top_ids, top_probabilities, error) in rows.items():
         assert error is None, name

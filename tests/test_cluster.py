@@ -18,7 +18,7 @@ import pytest
 
 from udfs.cluster import Cluster
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
 from conftest import REPO as ROOT, SHARED, subprocess_env
 

@@ -12,7 +12,7 @@ from conftest import REPO
 def test_defaults():
     config = load_config({})
     assert config.preset is get_preset("resnet50")
-    assert config.preprocessing == Preprocessing(mean=presets.IMAGENET_MEAN, scale=presets.IMAGENET_STD)
+    assert config.preprocessing == Preprocessing(channel_order="BGR", layout="NHWC", mean=presets.CAFFE_MEAN_BGR)
     assert (config.device, config.precision, config.performance_hint) == ("CPU", "auto", "THROUGHPUT")
     assert (config.infer_requests, config.top_k) == (0, 5)
     assert (config.batch_size, config.decode_threads) == (0, 1)  # batch 0: automatic
@@ -51,22 +51,30 @@ def test_overrides():
 
 
 def test_old_tutorial_knobs():
+    # The tutorial wrote the mean in RGB and reversed the channels: the model is fed BGR with the
+    # mean reversed along, which is the resnet50 preset's own recipe (Keras "caffe" mode).
     config = load_config(
         {
-            "classify.resize-policy": "center-crop",
+            "classify.channel-order": "RGB",
             "classify.mean-values": "123.68,116.78,103.94",
             "classify.scale-values": "",
             "classify.reverse-input-channels": "true",
+            "classify.crop-size": "224",
         }
     )
     assert config.preprocessing == Preprocessing(
-        resize_policy="center-crop", mean=(123.68, 116.78, 103.94), scale=None, channel_order="BGR"
+        channel_order="BGR", layout="NHWC", mean=(103.94, 116.78, 123.68), scale=None, crop_size=224
     )
+    assert config.preprocessing.mean == pytest.approx(presets.CAFFE_MEAN_BGR, abs=0.01)
 
 
-def test_reverse_input_channels_applies_after_channel_order():
-    config = load_config({"classify.channel-order": "BGR", "classify.reverse-input-channels": "true"})
-    assert config.preprocessing.channel_order == "RGB"
+def test_reverse_input_channels_reverses_order_mean_and_scale():
+    config = load_config({"classify.model": "efficientnet_lite0", "classify.mean-values": "1,2,3",
+                          "classify.scale-values": "4,5,6", "classify.reverse-input-channels": "true"})
+    assert config.preprocessing.channel_order == "BGR"
+    assert (config.preprocessing.mean, config.preprocessing.scale) == ((3.0, 2.0, 1.0), (6.0, 5.0, 4.0))
+    assert load_config({"classify.channel-order": "RGB", "classify.reverse-input-channels": "true"}
+                       ).preprocessing.channel_order == "BGR"
 
 
 def test_single_mean_value():
@@ -79,7 +87,7 @@ def test_single_mean_value():
         ({"classify.mean-values": "abc"}, "classify.mean-values: expected 1 or 3 comma-separated numbers, got 'abc'"),
         ({"classify.mean-values": "1,2"}, "classify.mean-values: expected 1 or 3 comma-separated numbers, got '1,2'"),
         ({"classify.scale-values": "1,0,1"}, "classify.scale-values: expected non-zero numbers, got '1,0,1'"),
-        ({"classify.model": "resnet99"}, "classify.model: expected one of resnet50, mobilenet_v2_quant, efficientnet_lite0, got 'resnet99'"),
+        ({"classify.model": "resnet99"}, "classify.model: expected one of resnet50, resnet50_onnx, mobilenet_v2_quant, efficientnet_lite0, got 'resnet99'"),
         ({"classify.top-k": "five"}, "classify.top-k: expected an integer, got 'five'"),
         ({"classify.top-k": "0"}, "classify.top-k: expected an integer >= 1, got '0'"),
         ({"classify.infer-requests": "-1"}, "classify.infer-requests: expected an integer >= 0, got '-1'"),

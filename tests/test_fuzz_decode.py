@@ -119,6 +119,7 @@ def classifier(tmp_path_factory):
     tiny_model(folder / "tiny.xml", background=False, layout="NCHW")
     (folder / "labels.txt").write_text("\n".join(CLASSES))
     params = {
+        "classify.model": "resnet50_onnx",  # NCHW RGB, like the tiny model
         "classify.model-path": str(folder / "tiny.xml"), "classify.labels-path": str(folder / "labels.txt"),
         "classify.resize-size": "8", "classify.crop-size": "8", "classify.mean-values": "",
         "classify.scale-values": "255", "classify.cache-dir": "", "classify.max-pixels": str(MAX_PIXELS),

@@ -53,6 +53,7 @@ def test_corpus_directly_through_the_classifier(corpus):
         check(name, expectations[name].expected_error(through_table=False), prediction.label, prediction.error)
 
 
+@pytest.mark.flink
 @needs_shared
 def test_corpus_through_a_flink_job(corpus, capsys):
     folder, expectations = corpus
@@ -128,6 +129,7 @@ def test_bomb_files_are_small():
 # --- misconfiguration fails the job, naming the setting -----------------------------------------
 
 
+@pytest.mark.flink
 def test_missing_model_file_fails_the_flink_job(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
@@ -149,7 +151,7 @@ def _tiny_options(tmp_path, model_path: str, **extra: str) -> dict[str, str]:
     labels = tmp_path / "labels.txt"
     if not labels.exists():
         labels.write_text("a\nb\nc\nd\n")
-    return {"classify.model": "resnet50", "classify.model-path": model_path, "classify.labels-path": str(labels),
+    return {"classify.model": "resnet50_onnx", "classify.model-path": model_path, "classify.labels-path": str(labels),
             "classify.resize-size": "8", "classify.crop-size": "8", "classify.cache-dir": "", **extra}
 
 

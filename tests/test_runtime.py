@@ -9,6 +9,7 @@ from udfs.presets import Preprocessing, get_preset
 from udfs.preprocess import decode_image, resize_and_crop
 from udfs.runtime import AUTO_BATCH_SIZE, ClassificationRuntime, _SharedModel, prepare_model
 
+from bench.common import reference_input
 from conftest import SHARED, needs_shared
 
 CROP = 8
@@ -34,19 +35,6 @@ def linear_classifier(layout: str = "NCHW", softmax: bool = False, seed: int = 0
     if softmax:
         scores = ops.reshape(ops.softmax(scores, -1), [-1, NUM_CLASSES], special_zero=False)
     return ov.Model([scores], [image], "linear_classifier")
-
-
-def host_reference(crop_bgr: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-    """The preprocessing done by hand in numpy, as the Model API's host path would."""
-    pixels = crop_bgr[..., ::-1] if preprocessing.channel_order == "RGB" else crop_bgr
-    pixels = pixels.astype(np.float32)
-    if preprocessing.mean is not None:
-        pixels = pixels - np.array(preprocessing.mean, np.float32)
-    if preprocessing.scale is not None:
-        pixels = pixels / np.array(preprocessing.scale, np.float32)
-    if preprocessing.layout == "NCHW":
-        pixels = pixels.transpose(2, 0, 1)
-    return pixels[np.newaxis]
 
 
 def raw_outputs(path: Path, tensor: np.ndarray) -> np.ndarray:
@@ -85,7 +73,7 @@ def test_embedded_preprocessing_matches_host_reference(tmp_path, preprocessing):
     results = runtime.infer(enumerate(crops))
     assert sorted(results) == list(range(6))
     for row, crop in enumerate(crops):
-        expected = softmax(raw_outputs(path, host_reference(crop, preprocessing)))
+        expected = softmax(raw_outputs(path, reference_input(crop, preprocessing)))
         np.testing.assert_allclose(results[row], expected, atol=1e-4)
 
 
@@ -98,7 +86,7 @@ def test_efficientnet_embedded_matches_host_reference():
     crops = [resize_and_crop(decode_image(p.read_bytes(), 10**8), entry.preprocessing) for p in photos]
     results = runtime.infer(enumerate(crops))
     for row, crop in enumerate(crops):
-        expected = softmax(raw_outputs(path, host_reference(crop, entry.preprocessing)))
+        expected = softmax(raw_outputs(path, reference_input(crop, entry.preprocessing)))
         np.testing.assert_allclose(results[row], expected, atol=1e-4)
         assert results[row].argmax() == expected.argmax()
 
@@ -108,7 +96,7 @@ def test_auto_adds_softmax_to_logits(tmp_path):
     preprocessing = Preprocessing(resize_size=CROP, crop_size=CROP)
     crop = random_crops(1)[0]
     probabilities = make_runtime(path, preprocessing, output_activation="auto").infer([(0, crop)])[0]
-    np.testing.assert_allclose(probabilities, softmax(raw_outputs(path, host_reference(crop, preprocessing))), atol=1e-5)
+    np.testing.assert_allclose(probabilities, softmax(raw_outputs(path, reference_input(crop, preprocessing))), atol=1e-5)
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
 
 
@@ -117,7 +105,7 @@ def test_auto_keeps_existing_softmax(tmp_path):
     preprocessing = Preprocessing(resize_size=CROP, crop_size=CROP)
     crop = random_crops(1)[0]
     probabilities = make_runtime(path, preprocessing, output_activation="auto").infer([(0, crop)])[0]
-    np.testing.assert_allclose(probabilities, raw_outputs(path, host_reference(crop, preprocessing)), atol=1e-6)
+    np.testing.assert_allclose(probabilities, raw_outputs(path, reference_input(crop, preprocessing)), atol=1e-6)
 
 
 def count_ops(model: ov.Model, type_name: str) -> int:
@@ -126,7 +114,7 @@ def count_ops(model: ov.Model, type_name: str) -> int:
 
 @needs_shared
 def test_light_resnet50_gets_no_second_softmax():
-    entry = get_preset("resnet50")
+    entry = get_preset("resnet50_onnx")
     model = prepare_model(ov.Core(), SHARED / "models" / "light_resnet50.onnx", entry.preprocessing, 1000, entry.output_activation)
     assert count_ops(model, "Softmax") == 1
 
@@ -201,7 +189,7 @@ def test_batches_give_the_single_image_results(tmp_path, batch_size):
     results = runtime.infer(enumerate(crops))
     assert sorted(results) == list(range(11))
     for row, crop in enumerate(crops):
-        expected = softmax(raw_outputs(path, host_reference(crop, preprocessing)))
+        expected = softmax(raw_outputs(path, reference_input(crop, preprocessing)))
         np.testing.assert_allclose(results[row], expected, atol=1e-4)
     runtime.close()
 
@@ -213,7 +201,7 @@ def test_fixed_batch_model_falls_back_to_single_images(tmp_path):
     assert runtime.batch_size == 1
     crops = random_crops(3)
     results = runtime.infer(enumerate(crops))
-    np.testing.assert_allclose(results[2], softmax(raw_outputs(path, host_reference(crops[2], preprocessing))), atol=1e-4)
+    np.testing.assert_allclose(results[2], softmax(raw_outputs(path, reference_input(crops[2], preprocessing))), atol=1e-4)
     with pytest.raises(ValueError, match=r"classify.batch-size: the model cannot take batches of 4 .*set classify.batch-size to 1"):
         make_runtime(path, preprocessing, batch_size=4)
 

@@ -21,6 +21,9 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 from udfs.catalog import create_images_table, sql_string, use_format_jar
 
 from conftest import SHARED
+
+pytestmark = pytest.mark.flink
+
 # Bytes that break line-oriented formats: LF, CRLF, NUL and a lone CR.
 TRICKY = b"line1\nline2\r\n\x00\x00nul\rend"
 

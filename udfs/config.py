@@ -153,15 +153,16 @@ OPTIONS: tuple[Option, ...] = (
            "Channel order the model expects; decoded BGR images are converted inside the graph.",
            choices=presets.CHANNEL_ORDERS, default_text="from preset"),
     Option("classify.reverse-input-channels", "bool", False,
-           "Swap the channel order (RGB <-> BGR) resulting from the preset and "
-           "`classify.channel-order`: the old tutorial's reverse-input-channels knob."),
+           "Feed the model the other channel order (RGB <-> BGR) than `classify.channel-order` "
+           "says, reversing the mean and scale values with it: the old tutorial's "
+           "reverse-input-channels knob (mean 123.68,116.78,103.94 written in RGB, model fed BGR)."),
     Option("classify.mean-values", "list<float>", _FROM_PRESET,
-           "Per-channel mean subtracted in 0-255 pixel units, in the model's channel order "
-           "(1 or 3 comma-separated numbers; empty = none). The old tutorial used "
-           "123.68,116.78,103.94.", default_text="from preset"),
+           "Per-channel mean subtracted in 0-255 pixel units, in the order of "
+           "`classify.channel-order` (1 or 3 comma-separated numbers; empty = none). The old "
+           "tutorial used 123.68,116.78,103.94 (RGB).", default_text="from preset"),
     Option("classify.scale-values", "list<float>", _FROM_PRESET,
-           "Per-channel divisor applied after the mean (1 or 3 comma-separated non-zero "
-           "numbers; empty = none).", default_text="from preset"),
+           "Per-channel divisor applied after the mean, in the same order as the mean (1 or 3 "
+           "comma-separated non-zero numbers; empty = none).", default_text="from preset"),
     Option("classify.layout", "string", _FROM_PRESET, "Model input layout.",
            choices=presets.LAYOUTS, default_text="from preset"),
     Option("classify.resize-size", "int", _FROM_PRESET,
@@ -256,10 +257,18 @@ def _resolve_preprocessing(
     overrides = {field: values[key] for key, field in _PREPROCESSING_FIELDS.items() if key in given}
     preprocessing = replace(base, **overrides)
     if values["classify.reverse-input-channels"]:
-        swapped = "BGR" if preprocessing.channel_order == "RGB" else "RGB"
-        preprocessing = replace(preprocessing, channel_order=swapped)
+        preprocessing = replace(
+            preprocessing,
+            channel_order="BGR" if preprocessing.channel_order == "RGB" else "RGB",
+            mean=_reversed(preprocessing.mean),
+            scale=_reversed(preprocessing.scale),
+        )
     _check_preprocessing(preprocessing)
     return preprocessing
+
+
+def _reversed(values: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(reversed(values))
 
 
 def _check_preprocessing(preprocessing: Preprocessing) -> None:

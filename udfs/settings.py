@@ -13,6 +13,7 @@ Two kinds of settings travel differently:
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -41,15 +42,16 @@ def classify_options(t_env: TableEnvironment) -> dict[str, str]:
 def _sync_job_parameters(t_env: TableEnvironment) -> None:
     options = classify_options(t_env)
     load_config(options)  # fail at job start, naming the key, rather than in every worker
-    t_env.get_config().set(JOB_PARAMETERS, ",".join(_map_entry(k, v) for k, v in options.items()))
+    t_env.get_config().set(JOB_PARAMETERS, job_parameters_value(options))
 
 
-def _map_entry(key: str, value: str) -> str:
-    """One entry of a Flink map option; quoted when it holds the separators."""
-    entry = f"{key}:{value}"
-    if any(ch in entry for ch in ",'\""):
-        return "'" + entry.replace("'", "''") + "'"
-    return entry
+def job_parameters_value(options: Mapping[str, str]) -> str:
+    """``options`` as the value of Flink's map option ``pipeline.global-job-parameters``.
+
+    Flink 2 reads a map option as YAML first (then as ``k1:v1,k2:v2``), so a JSON object, which
+    is YAML too, carries any value intact: commas (``classify.mean-values``), colons and quotes
+    (paths) and empty values (``classify.scale-values`` = none)."""
+    return json.dumps(dict(options), ensure_ascii=False)
 
 
 def configure(

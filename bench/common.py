@@ -1,0 +1,166 @@
+"""What the benchmarks and the tests share: the read-only assets in ../shared (a model file per
+preset, the imagenet-dev photos and their ground truth), the host-side reference of the in-graph
+preprocessing, and the benchmarks' common steps (settings, image folders, machine facts, worker
+subprocesses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from udfs.config_file import JOB_CONF, parse_key_values, read_config_file
+from udfs.presets import PRESETS, Preprocessing
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+SHARED = REPO.parent / "shared"
+IMAGENET_DEV = SHARED / "images" / "imagenet-dev"
+PHOTOS = SHARED / "images" / "photos"
+
+# The model file in ../shared of each preset that has one. light_resnet50 is the ResNet-50 graph
+# of the ONNX zoo with constant weights: right for speed, meaningless predictions. The real
+# ResNet-50 (preset resnet50) lives in the model cache (`python -m udfs.models fetch resnet50`).
+MODELS = {
+    "resnet50_onnx": SHARED / "models" / "light_resnet50.onnx",
+    "efficientnet_lite0": SHARED / "models" / "efficientnet_lite0_imagenet.onnx",
+    "mobilenet_v2_quant": SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite",
+}
+
+
+def model_options(model: str, model_path: Path | str | None = None) -> dict[str, str]:
+    """The ``classify.*`` options that select a preset and its model file: ``model_path``, else
+    its file in ``MODELS``, else none (the classifier takes the preset's cached model)."""
+    path = model_path or MODELS.get(model)
+    return {"classify.model": model} | ({"classify.model-path": str(path)} if path else {})
+
+
+@cache
+def imagenet_truth() -> dict[str, int]:
+    """imagenet-dev file name -> ImageNet class index (names are ``<wnid>_<label>.JPEG``)."""
+    wnid_to_class = {}
+    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
+        index, wnid, _ = line.split("\t")
+        if index.isdigit():
+            wnid_to_class[wnid] = int(index)
+    return {f.name: wnid_to_class[f.name.split("_")[0]] for f in IMAGENET_DEV.glob("*.JPEG")}
+
+
+def reference_input(crop_bgr: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+    """A u8 BGR HWC crop as the model's input tensor (batch 1), done by hand in numpy: what the
+    in-graph ``PrePostProcessor`` of ``udfs.runtime`` must compute (the tests check it against
+    this), and what quantize.py feeds NNCF, which sees the model without that graph."""
+    pixels = crop_bgr[..., ::-1] if preprocessing.channel_order == "RGB" else crop_bgr
+    pixels = pixels.astype(np.float32)
+    if preprocessing.mean is not None:
+        pixels = pixels - np.asarray(preprocessing.mean, np.float32)
+    if preprocessing.scale is not None:
+        pixels = pixels / np.asarray(preprocessing.scale, np.float32)
+    if preprocessing.layout == "NCHW":
+        pixels = pixels.transpose(2, 0, 1)
+    return np.ascontiguousarray(pixels[np.newaxis])
+
+
+# --- benchmark settings ------------------------------------------------------------------------------
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, options_help: str) -> None:
+    """--model, --model-path, --precision and -D KEY=VALUE."""
+    parser.add_argument("--model", default="resnet50", choices=sorted(PRESETS))
+    parser.add_argument("--model-path", type=Path, help="another model file for the preset (e.g. an INT8 IR)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "f32", "bf16", "f16"))
+    parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE", help=options_help)
+
+
+def job_options(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """(conf/job.yaml + the model and precision arguments, the -D entries); a malformed -D entry
+    is a ValueError naming it."""
+    conf = read_config_file(JOB_CONF) | model_options(args.model, args.model_path)
+    conf["classify.precision"] = args.precision
+    return conf, parse_key_values(args.options, "-D")
+
+
+def classify_options(options: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in options.items() if k.startswith("classify.")}
+
+
+def model_file(options: Mapping[str, str]) -> Path:
+    """The model file the classifier will load with ``options`` (a ValueError says how to get it)."""
+    from udfs.config import load_config
+    from udfs.models import resolve_model_path
+
+    return resolve_model_path(load_config(classify_options(options)))
+
+
+def make_image_dir(root: Path, count: int) -> Path:
+    """``count`` files named ``<i>_<original>`` cycling over the 500 imagenet-dev JPEGs, hard-linked
+    (or copied) under ``root``."""
+    folder = root / f"images_{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(IMAGENET_DEV.glob("*.JPEG"))
+    for i in range(count):
+        src = sources[i % len(sources)]
+        dst = folder / f"{i:06d}_{src.name}"
+        if dst.exists():
+            continue
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+    return folder
+
+
+# --- measurement -------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown")
+    flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni") if f" {f}" in flags]
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": cpu, "cores": os.cpu_count(), "isa": isa, "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fmt(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+# --- worker subprocesses: every measurement in a fresh process ---------------------------------------
+
+_RESULT = "@@RESULT@@"
+
+
+def run_worker(module: str, kind: str, spec: dict, timeout: float, env: Mapping[str, str] | None = None) -> dict:
+    """``python -m <module> --worker <kind>`` in the checkout, ``spec`` as JSON on stdin; its result."""
+    proc = subprocess.run([sys.executable, "-m", module, "--worker", kind], cwd=REPO, input=json.dumps(spec),
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith(_RESULT):
+            return json.loads(line[len(_RESULT):])
+    causes = [line for line in proc.stderr.splitlines() if "Exception" in line or "Error" in line][:10]
+    raise RuntimeError(f"{kind} worker failed (rc {proc.returncode}):\n" + "\n".join(causes)
+                       + f"\n...\n{proc.stderr[-3000:]}")
+
+
+def serve_worker(workers: Mapping[str, Callable[[dict], dict]], kind: str) -> int:
+    """The worker side of ``run_worker``."""
+    result = workers[kind](json.loads(sys.stdin.read()))
+    print(_RESULT + json.dumps(result), flush=True)
+    return 0
