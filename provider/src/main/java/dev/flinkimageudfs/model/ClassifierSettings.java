@@ -85,7 +85,7 @@ public final class ClassifierSettings implements Serializable {
         preprocessing = resolvePreprocessing(entry.get("preprocessing"), options);
         modelPath = blankToNull(options.getOptional(MODEL_PATH).orElse(null));
         modelFileName = entry.get("file_name").asText();
-        downloadable = entry.hasNonNull("url");
+        downloadable = entry.hasNonNull("url") || entry.hasNonNull("npm");
         labelsPath = blankToNull(options.getOptional(LABELS_PATH).orElse(null));
         labelsResource = entry.get("labels").asText();
         labelOffset = entry.get("label_offset").asInt();
@@ -116,8 +116,14 @@ public final class ClassifierSettings implements Serializable {
         String channelOrder =
                 options.getOptional(CHANNEL_ORDER).map(v -> choice(v, "classify.channel-order"))
                         .orElse(preset.get("channel_order").asText());
-        if (options.get(REVERSE_INPUT_CHANNELS)) {
+        float[] mean = options.getOptional(MEAN_VALUES).map(v -> numbers(MEAN_VALUES.key(), v))
+                .orElse(floats(preset.get("mean")));
+        float[] scale = options.getOptional(SCALE_VALUES).map(v -> numbers(SCALE_VALUES.key(), v))
+                .orElse(floats(preset.get("scale")));
+        if (options.get(REVERSE_INPUT_CHANNELS)) { // mean and scale follow their channels
             channelOrder = "RGB".equals(channelOrder) ? "BGR" : "RGB";
+            mean = reversed(mean);
+            scale = reversed(scale);
         }
         Preprocessing preprocessing =
                 new Preprocessing(
@@ -129,10 +135,8 @@ public final class ClassifierSettings implements Serializable {
                         channelOrder,
                         options.getOptional(LAYOUT).map(v -> choice(v, "classify.layout"))
                                 .orElse(preset.get("layout").asText()),
-                        options.getOptional(MEAN_VALUES).map(v -> numbers(MEAN_VALUES.key(), v))
-                                .orElse(floats(preset.get("mean"))),
-                        options.getOptional(SCALE_VALUES).map(v -> numbers(SCALE_VALUES.key(), v))
-                                .orElse(floats(preset.get("scale"))));
+                        mean,
+                        scale);
         if (preprocessing.scale != null) {
             for (float value : preprocessing.scale) {
                 if (value == 0) {
@@ -181,6 +185,17 @@ public final class ClassifierSettings implements Serializable {
             throw OpenVinoOptions.invalid(key, "expected 1 or 3 comma-separated numbers", text);
         }
         return values;
+    }
+
+    private static float[] reversed(float[] values) {
+        if (values == null) {
+            return null;
+        }
+        float[] result = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            result[i] = values[values.length - 1 - i];
+        }
+        return result;
     }
 
     private static float[] floats(JsonNode array) {

@@ -77,8 +77,9 @@ public final class OpenVinoOptions {
     }
 
     /**
-     * Checks the choices and ranges of the schema for every option set in {@code options}; the
-     * message names the option, what it expects and what it got, like {@code udfs.config}.
+     * Checks the choices and ranges of the schema for every option set in {@code options}
+     * (already type-checked by Flink's factory helper); the message names the option, what it
+     * expects and what it got, like {@code udfs.config}.
      */
     static void validate(ReadableConfig options) {
         for (Map.Entry<String, String> entry : SHARED_KEYS.entrySet()) {
@@ -97,12 +98,7 @@ public final class OpenVinoOptions {
             if (!"int".equals(schema.get("type").asText())) {
                 continue;
             }
-            long number;
-            try {
-                number = Long.parseLong(value);
-            } catch (NumberFormatException e) {
-                throw invalid(entry.getKey(), "expected an integer", value);
-            }
+            long number = Long.parseLong(value); // FactoryHelper.validate() checked the type
             if (schema.hasNonNull("minimum") && number < schema.get("minimum").asLong()) {
                 throw invalid(entry.getKey(), "expected an integer >= " + schema.get("minimum").asLong(), value);
             }
