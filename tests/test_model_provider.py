@@ -81,8 +81,9 @@ def plan_error(options: dict[str, str], output: str = MODEL_OUTPUT_COLUMNS, imag
 
 
 def test_provider_options_are_the_classify_options_without_prefix():
-    assert provider_options({"classify.model": "efficientnet_lite0", "classify.top-k": "3", "provider": "x"}) == {
-        "preset": "efficientnet_lite0", "top-k": "3", "provider": "x"}
+    options = {"classify.model": "efficientnet_lite0", "classify.top-k": "3", "classify.decode-threads": "2",
+               "parallelism.default": "2"}
+    assert provider_options(options) == {"preset": "efficientnet_lite0", "top-k": "3"}
 
 
 def test_model_output_is_the_udf_result_and_sql_declares_it():
@@ -106,7 +107,7 @@ def test_jar_carries_the_presets_and_natives_and_accepts_every_shared_option():
     create_classifier_model(t_env)  # puts the jar on the gateway's class path
     factory = get_gateway().jvm.dev.flinkimageudfs.model.OpenVinoModelProviderFactory()
     accepted = {option.key() for option in factory.optionalOptions()}
-    shared = set(provider_options({option.key: "" for option in OPTIONS}))
+    shared = {option.key.removeprefix("classify.") for option in OPTIONS} - {"model"} | {"preset"}
     # decode-threads: the provider decodes in the task threads (sync) or before batching (async)
     assert shared - accepted == {"decode-threads"}
     assert accepted - shared == {"library-path"}

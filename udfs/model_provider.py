@@ -32,16 +32,20 @@ MODEL_OUTPUT_COLUMNS = """\
   error STRING"""
 
 
-def provider_options(classify_options: Mapping[str, str]) -> dict[str, str]:
-    """The provider's WITH options for ``classify.*`` options: the same keys without the prefix,
-    ``classify.model`` as ``preset``; other keys pass unchanged."""
-    options = {}
-    for key, value in classify_options.items():
-        if key.startswith(PREFIX):
+# The provider decodes in the task threads (sync) or before batching (async): no decode pool.
+_PYTHON_ONLY = {"classify.decode-threads"}
+
+
+def provider_options(options: Mapping[str, str]) -> dict[str, str]:
+    """The provider's WITH options for the ``classify.*`` entries of ``options``: the same keys
+    without the prefix, ``classify.model`` as ``preset``. Other keys (Flink options) and
+    ``classify.decode-threads`` are left out."""
+    result = {}
+    for key, value in options.items():
+        if key.startswith(PREFIX) and key not in _PYTHON_ONLY:
             key = key[len(PREFIX):]
-            key = "preset" if key == "model" else key
-        options[key] = value
-    return options
+            result["preset" if key == "model" else key] = value
+    return result
 
 
 def use_provider_jar(t_env: TableEnvironment) -> None:
