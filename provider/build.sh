@@ -10,10 +10,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
-source "$root/scripts/java_build.sh"
-require_jdk
-classpath="$(pyflink_classpath)"
+source "$here/../scripts/java_build.sh"  # sets $root and $classpath
 python="${PYTHON:-python3}"
 
 jna_jar="${JNA_JAR:-/usr/share/java/jna.jar}"

@@ -1,5 +1,6 @@
 # Sourced by format/build.sh and provider/build.sh: plain javac against the jars of the installed
-# PyFlink (no Maven, no network). Expects $PYTHON (default python3) to import pyflink.
+# PyFlink (no Maven, no network). Expects $PYTHON (default python3) to import pyflink. Sourcing it
+# checks the JDK and sets $root (the checkout) and $classpath (the wheel's Flink jars).
 
 require_jdk() {
     for tool in javac jar; do
@@ -36,3 +37,7 @@ package_jar() {
     mv "$2.part" "$2"
     echo "$2"
 }
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+require_jdk
+classpath="$(pyflink_classpath)"

@@ -357,14 +357,9 @@ def test_sql_scripts_run_embedded(tmp_path):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    import socket
-
+    """A cluster of this module's own, stopped when its tests are done."""
     from udfs.cluster import Cluster
-
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("localhost", 0))
-            return s.getsockname()[1]
+    from test_cluster import free_port
 
     cluster = Cluster(tmp_path_factory.mktemp("flink-cluster"), base_env=subprocess_env())
     try:

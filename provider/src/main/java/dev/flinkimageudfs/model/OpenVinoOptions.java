@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -127,11 +128,6 @@ public final class OpenVinoOptions {
 
     // --- building options from the shared schema ----------------------------------------------
 
-    private static JsonNode schema(String key, String classifyKey) {
-        SHARED_KEYS.put(key, classifyKey);
-        return PresetCatalog.get().option(classifyKey);
-    }
-
     /** The schema's description, speaking of provider keys, with its choices and range. */
     private static String description(JsonNode schema) {
         Matcher matcher = CLASSIFY_KEY.matcher(schema.get("description").asText());
@@ -154,31 +150,33 @@ public final class OpenVinoOptions {
         return text.toString();
     }
 
-    private static ConfigOption<String> string(String key, String classifyKey) {
-        JsonNode schema = schema(key, classifyKey);
-        JsonNode value = schema.get("default");
-        ConfigOptions.TypedConfigOptionBuilder<String> builder = ConfigOptions.key(key).stringType();
-        return (value == null || value.isNull() ? builder.noDefaultValue() : builder.defaultValue(value.asText()))
+    /** An option declared by the shared schema: its default (if any) and description. */
+    private static <T> ConfigOption<T> shared(
+            String key,
+            String classifyKey,
+            Function<ConfigOptions.OptionBuilder, ConfigOptions.TypedConfigOptionBuilder<T>> type,
+            Function<JsonNode, T> value) {
+        SHARED_KEYS.put(key, classifyKey);
+        JsonNode schema = PresetCatalog.get().option(classifyKey);
+        JsonNode fallback = schema.get("default");
+        ConfigOptions.TypedConfigOptionBuilder<T> builder = type.apply(ConfigOptions.key(key));
+        return (fallback == null || fallback.isNull() ? builder.noDefaultValue() : builder.defaultValue(value.apply(fallback)))
                 .withDescription(description(schema));
+    }
+
+    private static ConfigOption<String> string(String key, String classifyKey) {
+        return shared(key, classifyKey, ConfigOptions.OptionBuilder::stringType, JsonNode::asText);
     }
 
     private static ConfigOption<Integer> integer(String key, String classifyKey) {
-        JsonNode schema = schema(key, classifyKey);
-        JsonNode value = schema.get("default");
-        ConfigOptions.TypedConfigOptionBuilder<Integer> builder = ConfigOptions.key(key).intType();
-        return (value == null || value.isNull() ? builder.noDefaultValue() : builder.defaultValue(value.asInt()))
-                .withDescription(description(schema));
+        return shared(key, classifyKey, ConfigOptions.OptionBuilder::intType, JsonNode::asInt);
     }
 
     private static ConfigOption<Long> longInteger(String key, String classifyKey) {
-        JsonNode schema = schema(key, classifyKey);
-        return ConfigOptions.key(key).longType().defaultValue(schema.get("default").asLong())
-                .withDescription(description(schema));
+        return shared(key, classifyKey, ConfigOptions.OptionBuilder::longType, JsonNode::asLong);
     }
 
     private static ConfigOption<Boolean> bool(String key, String classifyKey) {
-        JsonNode schema = schema(key, classifyKey);
-        return ConfigOptions.key(key).booleanType().defaultValue(schema.get("default").asBoolean())
-                .withDescription(description(schema));
+        return shared(key, classifyKey, ConfigOptions.OptionBuilder::booleanType, JsonNode::asBoolean);
     }
 }

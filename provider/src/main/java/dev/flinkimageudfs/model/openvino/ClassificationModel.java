@@ -215,16 +215,8 @@ public final class ClassificationModel {
                             "model-path: expected a model with 1 input and 1 output, got %d inputs and %d outputs",
                             inputs.getValue(), outputs.getValue()));
         }
-        long[][] inputShape;
-        int inputType;
-        PointerByReference port = new PointerByReference();
-        ov.check(ov.c.ov_model_const_input(model, port), "get input");
-        try {
-            inputShape = ov.partialShape(port.getValue());
-            inputType = elementType(ov, port.getValue());
-        } finally {
-            ov.c.ov_output_const_port_free(port.getValue());
-        }
+        Port input = Port.of(ov, model, true);
+        long[][] inputShape = input.shape;
         if (inputShape == null || inputShape.length != 4) {
             throw new IllegalArgumentException(
                     "model-path: expected a rank-4 image input, got shape " + OpenVino.describe(inputShape));
@@ -239,15 +231,8 @@ public final class ClassificationModel {
                                 dimension[0], OpenVino.describe(inputShape), layout, spec.preprocessing.cropSize));
             }
         }
-        long[][] outputShape;
-        int outputType;
-        ov.check(ov.c.ov_model_const_output(model, port), "get output");
-        try {
-            outputShape = ov.partialShape(port.getValue());
-            outputType = elementType(ov, port.getValue());
-        } finally {
-            ov.c.ov_output_const_port_free(port.getValue());
-        }
+        Port output = Port.of(ov, model, false);
+        long[][] outputShape = output.shape;
         long[] width = outputShape == null || outputShape.length == 0 ? null : outputShape[outputShape.length - 1];
         if (width == null || !OpenVino.isStatic(width) || width[0] != spec.numClasses) {
             throw new IllegalArgumentException(
@@ -255,13 +240,31 @@ public final class ClassificationModel {
                             "labels-path: the model outputs %s scores but the labels give %d (label count + background offset)",
                             width == null ? "?" : OpenVino.describe(new long[][] {width}), spec.numClasses));
         }
-        return new int[] {inputType, outputType};
+        return new int[] {input.elementType, output.elementType};
     }
 
-    private static int elementType(OpenVino ov, Pointer port) {
-        IntByReference type = new IntByReference();
-        ov.check(ov.c.ov_port_get_element_type(port, type), "get element type");
-        return type.getValue();
+    /** Shape and element type of the model's (only) input or output. */
+    private static final class Port {
+        final long[][] shape;
+        final int elementType;
+
+        private Port(long[][] shape, int elementType) {
+            this.shape = shape;
+            this.elementType = elementType;
+        }
+
+        static Port of(OpenVino ov, Pointer model, boolean input) {
+            PointerByReference port = new PointerByReference();
+            ov.check(input ? ov.c.ov_model_const_input(model, port) : ov.c.ov_model_const_output(model, port),
+                    input ? "get input" : "get output");
+            try {
+                IntByReference type = new IntByReference();
+                ov.check(ov.c.ov_port_get_element_type(port.getValue(), type), "get element type");
+                return new Port(ov.partialShape(port.getValue()), type.getValue());
+            } finally {
+                ov.c.ov_output_const_port_free(port.getValue());
+            }
+        }
     }
 
     private static boolean isReal(int elementType) {
@@ -313,17 +316,11 @@ public final class ClassificationModel {
         } finally {
             ov.c.ov_partial_shape_free(shape);
         }
-        PointerByReference port = new PointerByReference();
-        ov.check(ov.c.ov_model_const_output(model, port), "get output");
-        try {
-            long[][] output = ov.partialShape(port.getValue());
-            if (output == null || !OpenVino.isStatic(output[0]) || output[0][0] != batch) {
-                return "a batch of " + batch + " images gives " + OpenVino.describe(output) + " scores";
-            }
-            return null;
-        } finally {
-            ov.c.ov_output_const_port_free(port.getValue());
+        long[][] output = Port.of(ov, model, false).shape;
+        if (output == null || !OpenVino.isStatic(output[0]) || output[0][0] != batch) {
+            return "a batch of " + batch + " images gives " + OpenVino.describe(output) + " scores";
         }
+        return null;
     }
 
     private static Pointer embedPreprocessing(
