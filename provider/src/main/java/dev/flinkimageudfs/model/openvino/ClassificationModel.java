@@ -40,7 +40,7 @@ public final class ClassificationModel {
 
     private static final Logger LOG = LoggerFactory.getLogger(ClassificationModel.class);
     private static final Map<ModelSpec, ClassificationModel> SHARED = new HashMap<>();
-    private static Pointer core;
+    private static Pointer core; // created with the first model, freed with the last
 
     /** What the host does to a row of output scores. */
     enum Postprocessing {
@@ -78,12 +78,16 @@ public final class ClassificationModel {
         }
     }
 
-    /** Gives the model back; the last user frees it. */
+    /** Gives the model back; the last user frees it, and the core with the job's last model. */
     public void release() {
         synchronized (SHARED) {
             if (--users == 0) {
                 SHARED.remove(spec);
                 ov.c.ov_compiled_model_free(compiled);
+                if (SHARED.isEmpty()) { // each job's class loader has its own: do not leak one per job
+                    ov.c.ov_core_free(core);
+                    core = null;
+                }
             }
         }
     }
