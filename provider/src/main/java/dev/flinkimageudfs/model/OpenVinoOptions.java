@@ -7,7 +7,6 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.table.api.ValidationException;
 
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -66,15 +65,10 @@ public final class OpenVinoOptions {
 
     /** Every option the factory accepts besides 'provider'. */
     public static List<ConfigOption<?>> all() {
-        List<ConfigOption<?>> options = new ArrayList<>();
-        for (ConfigOption<?> option :
-                List.of(PRESET, MODEL_PATH, LABELS_PATH, DEVICE, PRECISION, PERFORMANCE_HINT, INFER_REQUESTS,
-                        BATCH_SIZE, REDUCED_JPEG_DECODE, STREAMS, TOP_K, CHANNEL_ORDER, REVERSE_INPUT_CHANNELS,
-                        MEAN_VALUES, SCALE_VALUES, LAYOUT, RESIZE_SIZE, CROP_SIZE, RESIZE_POLICY, MAX_PIXELS,
-                        MAX_IMAGE_BYTES, CACHE_DIR, LIBRARY_PATH)) {
-            options.add(option);
-        }
-        return Collections.unmodifiableList(options);
+        return List.of(PRESET, MODEL_PATH, LABELS_PATH, DEVICE, PRECISION, PERFORMANCE_HINT, INFER_REQUESTS,
+                BATCH_SIZE, REDUCED_JPEG_DECODE, STREAMS, TOP_K, CHANNEL_ORDER, REVERSE_INPUT_CHANNELS, MEAN_VALUES,
+                SCALE_VALUES, LAYOUT, RESIZE_SIZE, CROP_SIZE, RESIZE_POLICY, MAX_PIXELS, MAX_IMAGE_BYTES, CACHE_DIR,
+                LIBRARY_PATH);
     }
 
     /**

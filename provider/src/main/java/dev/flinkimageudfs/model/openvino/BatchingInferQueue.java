@@ -1,24 +1,34 @@
 package dev.flinkimageudfs.model.openvino;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 
 /**
  * Gathers crops submitted one at a time into batched OpenVINO infer requests and reports each
  * crop's probabilities to its callback, in submission order.
  *
- * <p>A batch starts as soon as it is full, or, part-filled, whenever none of this queue's
- * requests is running: a busy device always gets full batches, an idle one never waits for rows
- * that may not come (the end of the input, a quiet stream, or an async operator whose in-flight
- * limit is smaller than a batch). One thread ({@code waiter}) waits for the running requests,
- * oldest first, and runs the callbacks.
+ * <p>A full batch starts as soon as a request is idle. A part-filled one starts when none of this
+ * queue's requests is running and no crop has arrived for {@link #LINGER_NANOS}: the end of the
+ * input, a quiet stream, or an async operator that has all its rows in flight. (A part-filled
+ * batch costs as much as a full one; started whenever the queue ran dry, batches of 8 carried 6.5
+ * images on average on 2 busy cores.) One thread ({@code waiter}) waits for the running requests,
+ * oldest first, runs the callbacks and starts what is due.
  */
 public final class BatchingInferQueue implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(BatchingInferQueue.class);
+
+    /** How long a part-filled batch waits for more crops when nothing runs: a few decodes. */
+    static final long LINGER_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
 
     /** Receives the probabilities of one crop, or why inference failed. */
     public interface Callback {
@@ -50,20 +60,23 @@ public final class BatchingInferQueue implements AutoCloseable {
     private final int batchSize;
     private final List<InferRequest> requests = new ArrayList<>();
     private final ReentrantLock lock = new ReentrantLock();
-    private final Condition started = lock.newCondition();
+    private final Condition changed = lock.newCondition();
     private final Deque<InferRequest> idle = new ArrayDeque<>();
     private final Deque<List<Item>> full = new ArrayDeque<>();
     private final Deque<Running> running = new ArrayDeque<>();
     private final Thread waiter;
-    private final Consumer<Integer> batchObserver;
+    private final IntConsumer batchObserver;
     private List<Item> filling = new ArrayList<>();
+    private long lastArrival;
     private boolean closed;
+    private long batches;
+    private long images;
 
     /**
      * {@code count} requests of {@code model}; {@code batchObserver} hears the size of every batch
      * started (for metrics).
      */
-    public BatchingInferQueue(ClassificationModel model, int count, String threadName, Consumer<Integer> batchObserver) {
+    public BatchingInferQueue(ClassificationModel model, int count, String threadName, IntConsumer batchObserver) {
         this.batchSize = model.batchSize();
         this.batchObserver = batchObserver;
         for (int i = 0; i < count; i++) {
@@ -71,13 +84,9 @@ public final class BatchingInferQueue implements AutoCloseable {
             requests.add(request);
             idle.add(request);
         }
-        waiter = new Thread(this::waitForResults, threadName);
+        waiter = new Thread(this::work, threadName);
         waiter.setDaemon(true);
         waiter.start();
-    }
-
-    public int batchSize() {
-        return batchSize;
     }
 
     /** Queues one crop; {@code callback} runs on the waiter thread. */
@@ -88,21 +97,28 @@ public final class BatchingInferQueue implements AutoCloseable {
                 throw new IllegalStateException("the inference queue is closed");
             }
             filling.add(new Item(crop, callback));
+            lastArrival = System.nanoTime();
             if (filling.size() == batchSize) {
                 full.add(filling);
                 filling = new ArrayList<>();
             }
-            startWhatCan();
+            startWhatIsDue();
+            changed.signal(); // the waiter (re)starts its linger clock
         } finally {
             lock.unlock();
         }
     }
 
-    /** Starts full batches on idle requests, or the part-filled one when nothing runs. Holds the lock. */
-    private void startWhatCan() {
+    /** Nanoseconds until the part-filled batch is due; 0 when it is. Holds the lock. */
+    private long lingerLeft() {
+        return Math.max(0, LINGER_NANOS - (System.nanoTime() - lastArrival));
+    }
+
+    /** Starts full batches on idle requests, and the part-filled one when due. Holds the lock. */
+    private void startWhatIsDue() {
         while (!idle.isEmpty()) {
             List<Item> batch = full.poll();
-            if (batch == null && running.isEmpty() && !filling.isEmpty()) {
+            if (batch == null && running.isEmpty() && !filling.isEmpty() && (closed || lingerLeft() == 0)) {
                 batch = filling;
                 filling = new ArrayList<>();
             }
@@ -121,35 +137,49 @@ public final class BatchingInferQueue implements AutoCloseable {
                 continue;
             }
             batchObserver.accept(batch.size());
+            batches++;
+            images += batch.size();
             running.add(new Running(request, batch));
-            started.signal();
         }
     }
 
-    private void waitForResults() {
-        while (true) {
-            Running oldest;
-            lock.lock();
-            try {
-                while (running.isEmpty() && !closed) {
-                    started.awaitUninterruptibly();
+    /** The waiter: delivers finished batches, oldest first, and starts part-filled ones when due. */
+    private void work() {
+        lock.lock();
+        try {
+            while (true) {
+                Running oldest = running.peek();
+                if (oldest != null) {
+                    lock.unlock();
+                    try {
+                        deliver(oldest);
+                    } finally {
+                        lock.lock();
+                    }
+                    running.poll();
+                    idle.add(oldest.request);
+                    startWhatIsDue();
+                } else if (closed) {
+                    return;
+                } else if (filling.isEmpty()) {
+                    changed.awaitUninterruptibly();
+                } else {
+                    startWhatIsDue();
+                    if (running.isEmpty()) {
+                        awaitNanos(lingerLeft());
+                    }
                 }
-                if (running.isEmpty()) {
-                    return; // closed and drained
-                }
-                oldest = running.peek();
-            } finally {
-                lock.unlock();
             }
-            deliver(oldest);
-            lock.lock();
-            try {
-                running.poll();
-                idle.add(oldest.request);
-                startWhatCan();
-            } finally {
-                lock.unlock();
-            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void awaitNanos(long nanos) {
+        try {
+            changed.awaitNanos(nanos);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -169,28 +199,23 @@ public final class BatchingInferQueue implements AutoCloseable {
         }
     }
 
-    /** Waits for the running requests, fails what never started, frees the requests. */
+    /** Runs what is queued, waits for it, then frees the requests. */
     @Override
     public void close() {
-        List<Item> abandoned = new ArrayList<>();
         lock.lock();
         try {
             closed = true;
-            full.forEach(abandoned::addAll);
-            full.clear();
-            abandoned.addAll(filling);
-            filling = new ArrayList<>();
-            started.signal();
+            startWhatIsDue();
+            changed.signal();
         } finally {
             lock.unlock();
         }
-        IllegalStateException error = new IllegalStateException("the inference queue was closed before this image ran");
-        abandoned.forEach(item -> item.callback.failed(error));
         try {
             waiter.join();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         requests.forEach(InferRequest::close);
+        LOG.info("{} images in {} infer requests (batch size {}, {} requests)", images, batches, batchSize, requests.size());
     }
 }
