@@ -257,7 +257,6 @@ def daft_classify_class():
                                   "probability": DataType.float32(), "error": DataType.string()})
 
     @daft.cls(max_concurrency=1)  # one classifier, whose OpenVINO requests use every core
-
     class Classify:
         def __init__(self, options: dict) -> None:
             self.classifier = get_classifier(options)
@@ -268,7 +267,8 @@ def daft_classify_class():
 
         @daft.method.batch(return_dtype=prediction, batch_size=BATCH)
         def decoded(self, images: daft.Series) -> list[dict]:
-            """RGB HWC arrays decoded by Daft: our resize and crop (BGR, as OpenCV decodes), then inference."""
+            """RGB arrays decoded by Daft, turned BGR (as OpenCV decodes): our resize and crop, then
+            the classifier's OpenVINO runtime."""
             import numpy as np
 
             from udfs.preprocess import resize_and_crop

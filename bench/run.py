@@ -390,6 +390,8 @@ def main() -> int:
 
     if args.quick:
         args.images, args.repeats = 500, 1
+    if args.only and (unknown := set(args.only.split(",")) - set(BY_KEY)):
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BY_KEY)}")
     try:
         conf_options, overrides = job_options(args)
         options = conf_options | overrides
@@ -398,8 +400,6 @@ def main() -> int:
         parser.error(str(error))
     if args.only:
         only = args.only.split(",")
-        if unknown := set(only) - set(BY_KEY):
-            parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BY_KEY)}")
     else:
         flink_overrides = any(not key.startswith("classify.") for key in overrides)
         only = [a.key for a in APPROACHES if a.key != "flink-batch-conf" or flink_overrides]

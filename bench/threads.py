@@ -61,6 +61,10 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=8.0)
     parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
+    try:
+        overrides = model_options("resnet50") | parse_key_values(args.options, "-D")
+    except ValueError as error:
+        parser.error(str(error))
 
     import psutil
     from pyflink.table import EnvironmentSettings, TableEnvironment
@@ -68,10 +72,6 @@ def main() -> int:
     from udfs import settings
     from udfs.catalog import create_images_table
 
-    try:
-        overrides = model_options("resnet50") | parse_key_values(args.options, "-D")
-    except ValueError as error:
-        parser.error(str(error))
     t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()), overrides=overrides)
     t_env.execute_sql("CREATE TEMPORARY TABLE sink (path STRING, label STRING) WITH ('connector' = 'blackhole')")
     samples: dict[str, collections.Counter] = {}

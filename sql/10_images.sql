@@ -6,9 +6,10 @@
 -- The 'whole-file' format ships in its own jar: print its path with `python -m udfs.format_jar`
 -- and pass it as `sql-client.sh -j <path>` or run `ADD JAR '<path>';` first.
 --
--- Optional: 'source.monitor-interval' = '10 s' keeps discovering new files (streaming mode);
--- 'whole-file.max-file-size' (default '64 mb') and 'whole-file.oversize-handling'
--- ('null-row' default | 'skip' | 'fail') govern files too big to load.
+-- Optional: 'source.monitor-interval' = '10 s' keeps discovering new files (streaming mode;
+-- sql/15_watch_images.sql sets it); 'whole-file.max-file-size' (default '64 mb') and
+-- 'whole-file.oversize-handling' ('null-row' default | 'skip' | 'fail') govern files too big
+-- to load.
 
 CREATE TABLE images (
   image BYTES,

@@ -1,5 +1,7 @@
 -- Classifies every image of the `images` table (sql/10_images.sql): prints each prediction and
 -- writes it as JSON lines under ${OUTPUT_DIR}. Needs sql/10_images.sql and sql/20_functions.sql.
+-- In streaming mode, JSON lines become visible when a checkpoint commits them
+-- ('execution.checkpointing.interval'); the rolling options let that happen within seconds.
 
 CREATE TEMPORARY TABLE predictions (
   path STRING,
@@ -12,7 +14,9 @@ CREATE TEMPORARY TABLE predictions (
 ) WITH (
   'connector' = 'filesystem',
   'path' = '${OUTPUT_DIR}',
-  'format' = 'json'
+  'format' = 'json',
+  'sink.rolling-policy.rollover-interval' = '10 s',
+  'sink.rolling-policy.check-interval' = '10 s'
 );
 
 CREATE TEMPORARY TABLE printed WITH ('connector' = 'print') LIKE predictions (EXCLUDING OPTIONS);

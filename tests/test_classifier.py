@@ -9,6 +9,8 @@ import pytest
 from udfs.classifier import NULL_IMAGE_ERROR, ImageClassifier, Prediction, load_labels
 from udfs.config import load_config
 
+from conftest import SHARED, model_options, needs_shared
+
 CLASSES = [f"class {i}" for i in range(4)]
 
 
@@ -102,3 +104,28 @@ def test_parallel_decoding_keeps_rows_in_order(make_classifier):
     with make_classifier() as serial, make_classifier(**{"classify.decode-threads": "3"}) as parallel:
         assert parallel._decoder is not None and serial._decoder is None
         assert parallel.classify(images) == serial.classify(images)
+
+
+def test_top_k_leaves_out_classes_without_probability(make_classifier, tmp_path):
+    """Scores = softmax(1000 x mean R, G, B, 0): exp(-1000) is 0 in float32, so a pure colour
+    gives its class probability 1 and every other class exactly 0."""
+    image = ops.parameter([1, 3, 8, 8], np.float32, name="image")
+    logits = ops.multiply(ops.reduce_mean(image, [2, 3], keep_dims=False), ops.constant(np.float32(1000)))
+    scores = ops.softmax(ops.concat([logits, ops.constant(np.zeros((1, 1), np.float32))], 1), -1)
+    ov.save_model(ov.Model([scores], [image]), tmp_path / "sharp.xml")
+    options = {"classify.model-path": str(tmp_path / "sharp.xml"), "classify.top-k": "3"}
+    with make_classifier(**options) as classifier:
+        red, magenta = classifier.classify([png((0, 0, 255)), png((255, 0, 255))])
+    assert red.top_k == [("class 0", 0, 1.0)]
+    assert [(c, p) for _, c, p in magenta.top_k] == [(0, pytest.approx(0.5)), (2, pytest.approx(0.5))]
+
+
+@needs_shared
+def test_quantised_model_top_k_has_no_zero_probability_padding():
+    """MobileNetV2 (u8 scores) is sure of the hot dog: no 0.0 classes after it."""
+    config = load_config(model_options("mobilenet_v2_quant") | {"classify.cache-dir": ""})
+    with ImageClassifier(config) as classifier:
+        [prediction] = classifier.classify([(SHARED / "images" / "photos" / "hot_dog.jpg").read_bytes()])
+    assert prediction.label == "hotdog" and prediction.probability > 0.9
+    assert 1 <= len(prediction.top_k) < 5
+    assert all(p > 0 for _, _, p in prediction.top_k)

@@ -1,15 +1,12 @@
 """classify_resnet50 through real Flink SQL jobs on the embedded MiniCluster.
 
 Accuracy on the 500 shared ImageNet photos, parity with an in-process call of the same code,
-every shared photo format, bad rows, and the SQL scripts under sql/ run by the SQL runner.
+every shared photo format and bad rows (the SQL runner and the Table API job: test_sql_runner.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from udfs.classifier import ImageClassifier
 from udfs.config import load_config
 from udfs.presets import get_preset
 
-from conftest import REPO, SHARED, imagenet_truth, model_options, needs_shared, subprocess_env
+from conftest import SHARED, imagenet_truth, model_options, needs_shared
 
 pytestmark = pytest.mark.flink
 
@@ -118,63 +115,3 @@ def test_bad_rows_get_null_prediction_and_error(tmp_path):
         assert (label, class_id, probability, top_ids) == (None, None, None, None), name
         assert error, name
     assert "NULL" in rows["oversize.jpg"][-1]
-
-
-def run_sql_runner(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "udfs.sql", *args],
-        cwd=REPO, env=subprocess_env(**env), capture_output=True, text=True, timeout=600,
-    )
-
-
-@needs_shared
-def test_sql_scripts_print_and_write_json_lines(tmp_path):
-    output = tmp_path / "out"
-    result = run_sql_runner(
-        "--set", f"classify.model={MOBILENET['classify.model']}",
-        "--set", f"classify.model-path={MOBILENET['classify.model-path']}",
-        "-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-f", "sql/30_classify.sql",
-        env={"IMAGES_DIR": str(REPO / "samples" / "images"), "OUTPUT_DIR": str(output)},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Job Runtime:" in result.stdout
-    samples = sorted(p.name for p in (REPO / "samples" / "images").iterdir())
-    printed = [line for line in result.stdout.splitlines() if "+I[" in line]
-    assert len(printed) == len(samples)
-    written = [json.loads(line) for part in output.iterdir() for line in part.read_text().splitlines()]
-    assert sorted(Path(row["path"]).name for row in written) == samples
-    by_name = {Path(row["path"]).name: row for row in written}
-    assert by_name["hot_dog.jpg"]["label"] == "hotdog" and by_name["hot_dog.jpg"]["error"] is None
-
-
-def test_sql_runner_reports_the_failing_line(tmp_path):
-    script = tmp_path / "bad.sql"
-    script.write_text("-- a comment\nCREATE TEMPORARY TABLE t (x INT) WITH ('connector' = 'datagen');\n\n"
-                      "SELECT x FROM no_such_table;\n")
-    result = run_sql_runner("-f", str(script), env={})
-    assert result.returncode == 1
-    assert f"{script}:4:" in result.stderr and "no_such_table" in result.stderr
-
-
-def test_unknown_classify_option_fails_before_the_job(tmp_path):
-    script = tmp_path / "bad.sql"
-    script.write_text("SET 'classify.topk' = '3';\n")
-    result = run_sql_runner("-f", str(script), env={})
-    assert result.returncode == 1
-    assert "classify.topk: unknown option; did you mean 'classify.top-k'?" in result.stderr
-
-
-@needs_shared
-def test_table_api_job_reports_runtime_and_throughput(tmp_path):
-    output = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "udfs.job", "--images", str(REPO / "samples" / "images"), "--output", str(output),
-         "--no-print", *(f"-D{key}={value}" for key, value in MOBILENET.items())],
-        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Job Runtime:" in result.stdout and "images/s" in result.stdout
-    samples = len(list((REPO / "samples" / "images").iterdir()))
-    assert f"Images: {samples}," in result.stdout
-    written = [json.loads(line) for part in output.iterdir() for line in part.read_text().splitlines()]
-    assert len(written) == samples and all(row["error"] is None for row in written)

@@ -1,10 +1,13 @@
-"""Jobs on a real standalone Flink cluster (``python -m udfs.cluster``), started once per session
-from the apache-flink wheel in a temporary work dir on free ports and always stopped."""
+"""Jobs on a real standalone Flink cluster (``python -m udfs.cluster``): a JobManager and two
+TaskManagers with two slots each, started once per session from the apache-flink wheel in a
+temporary work dir on free ports and always stopped. Prometheus scrapes it in the metrics test."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -12,34 +15,57 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from udfs.cluster import Cluster
-
-pytestmark = [pytest.mark.flink, pytest.mark.slow]
+from udfs.cluster.conf import flink_home
+from udfs.cluster.prometheus import scrape_config
 
 from conftest import REPO as ROOT, SHARED, subprocess_env
+from deploy_files import local_job_args, manifest
+from prometheus_server import PrometheusServer
+
+pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
 PHOTOS = SHARED / "images" / "photos"
 MODEL = SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"
 SQL = ROOT / "sql"
+GRAFANA_DASHBOARD = ROOT / "deploy" / "grafana" / "flink-image-udfs.json"
 CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
 
 if not (PHOTOS.is_dir() and MODEL.is_file()):
     pytest.skip(f"{SHARED} (photos, mobilenet model) not available", allow_module_level=True)
 
-MODEL_SQL = f"""SET 'classify.model' = 'mobilenet_v2_quant';
-SET 'classify.model-path' = '{MODEL}';
-SET 'classify.precision' = 'f32';
-"""
+MODEL_OPTIONS = {"classify.model": "mobilenet_v2_quant", "classify.model-path": str(MODEL), "classify.precision": "f32"}
+MODEL_SQL = "".join(f"SET '{key}' = '{value}';\n" for key, value in MODEL_OPTIONS.items())
+TASKMANAGERS, SLOTS = 2, 2
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
+
+
+def free_port_range(count: int) -> str:
+    """``count`` consecutive ports that are free now, in Flink's range syntax."""
+    def free(port: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", port))
+                return True
+            except OSError:
+                return False
+
+    for _ in range(100):
+        base = random.randrange(20000, 60000)
+        if all(free(port) for port in range(base, base + count)):
+            return f"{base}-{base + count - 1}"
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 def photos() -> list[Path]:
@@ -55,15 +81,34 @@ def read_json_lines(directory: Path) -> list[dict]:
     return rows
 
 
-def env(**extra: str) -> dict[str, str]:
-    return subprocess_env(**extra)
+@cache
+def expected_labels(top_k: int) -> dict[str, list[str]]:
+    """File name -> top-k labels of each photo, classified in this process with the same model
+    and precision as the jobs (the reference the cluster's rows must equal)."""
+    from udfs.classifier import ImageClassifier
+    from udfs.config import load_config
+
+    files = photos()
+    config = load_config(MODEL_OPTIONS | {"classify.top-k": str(top_k), "classify.cache-dir": ""})
+    with ImageClassifier(config) as classifier:
+        predictions = classifier.classify([f.read_bytes() for f in files])
+    assert all(p.error is None for p in predictions)
+    return {f.name: [label for label, _, _ in p.top_k] for f, p in zip(files, predictions)}
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("flink-cluster"), base_env=subprocess_env())
     try:
-        cluster.start(port=free_port(), overrides={"jobmanager.rpc.port": str(free_port())}, timeout=120)
+        cluster.start(
+            taskmanagers=TASKMANAGERS, slots=SLOTS, port=free_port(), timeout=180,
+            overrides={
+                "jobmanager.rpc.port": str(free_port()),
+                # JobManager, TaskManagers and the replacement started after the crash test
+                "metrics.reporter.prom.port": free_port_range(TASKMANAGERS + 2),
+                "taskmanager.memory.process.size": "2048m",
+            },
+        )
         yield cluster
     finally:
         cluster.stop()
@@ -89,7 +134,24 @@ def submit(cluster: Cluster, args: list[str], timeout: float = 180, **kwargs) ->
     return result
 
 
+def job_id(client_output: str) -> str:
+    return re.search(r"JobID ([0-9a-f]{32})", client_output).group(1)
+
+
+def classify_vertex(cluster: Cluster, job: str) -> dict:
+    """REST details of the job's vertex that runs the Python UDF (its subtasks and where they run)."""
+    vertex = next(v for v in cluster.rest.get(f"/jobs/{job}")["vertices"] if "PythonCalc" in v["name"])
+    return cluster.rest.get(f"/jobs/{job}/vertices/{vertex['id']}")
+
+
+def subtask_taskmanagers(cluster: Cluster, job: str) -> dict[int, str]:
+    """{subtask index: TaskManager id} of the Python UDF's vertex."""
+    return {s["subtask"]: s["taskmanager-id"] for s in classify_vertex(cluster, job)["subtasks"]}
+
+
 def by_path(rows: list[dict]) -> dict[str, dict]:
+    paths = [row["path"] for row in rows]
+    assert len(paths) == len(set(paths)), f"duplicate rows: {sorted(p for p in paths if paths.count(p) > 1)}"
     return {row["path"]: row for row in rows}
 
 
@@ -106,21 +168,27 @@ def test_sql_job_on_cluster_matches_embedded_run(cluster, model_sql, tmp_path):
     started = time.perf_counter()
     embedded = subprocess.run(
         [sys.executable, "-m", "udfs.sql", "-i", str(model_sql), *CLASSIFY_SCRIPTS],
-        cwd=ROOT, env=env(IMAGES_DIR=str(PHOTOS), OUTPUT_DIR=str(embedded_out)),
+        cwd=ROOT, env=subprocess_env(IMAGES_DIR=str(PHOTOS), OUTPUT_DIR=str(embedded_out)),
         capture_output=True, text=True, timeout=240,
     )
     embedded_seconds = time.perf_counter() - started
     assert embedded.returncode == 0, embedded.stderr[-5000:]
     print(f"19 photos: cluster {cluster_seconds:.1f} s, embedded {embedded_seconds:.1f} s")
 
+    # one row per photo, each classified (every shared photo decodes: BMP, PNG, grayscale, 1080p)
     on_cluster, local = by_path(read_json_lines(cluster_out)), by_path(read_json_lines(embedded_out))
-    assert len(on_cluster) == len(photos()) and set(on_cluster) == set(local) == {str(p) for p in photos()}
+    assert set(on_cluster) == set(local) == {str(p) for p in photos()}
     for path, row in local.items():
         other = on_cluster[path]
-        assert (other["class_id"], other["label"], other["error"]) == (row["class_id"], row["label"], row["error"]), path
+        assert row["error"] is None and other["error"] is None, (path, row["error"], other["error"])
+        assert (other["class_id"], other["label"]) == (row["class_id"], row["label"]), path
         assert other["probability"] == pytest.approx(row["probability"], abs=1e-4), path
         assert other["top_probabilities"] == pytest.approx(row["top_probabilities"], abs=1e-4), path
-    assert sum(row["error"] is None for row in local.values()) >= len(local) - 1
+
+    # parallelism 2 across both TaskManagers (taskmanager.load-balance.mode: slots)
+    placement = subtask_taskmanagers(cluster, job_id(result.stdout))
+    print(f"subtasks -> TaskManagers: {placement}")
+    assert len(placement) == 2 and len(set(placement.values())) == 2
 
 
 OTHER_JOB = """
@@ -134,7 +202,8 @@ from udfs.settings import configure
 images_dir, output_dir, model_path = sys.argv[1:4]
 t_env = configure(
     TableEnvironment.create(EnvironmentSettings.in_batch_mode()),
-    overrides={"classify.model": "mobilenet_v2_quant", "classify.model-path": model_path, "classify.top-k": "2"},
+    overrides={"classify.model": "mobilenet_v2_quant", "classify.model-path": model_path,
+               "classify.precision": "f32", "classify.top-k": "2"},
 )
 create_images_table(t_env, images_dir)
 t_env.execute_sql(
@@ -156,9 +225,14 @@ def test_other_job_file_outside_the_repo(cluster, tmp_path):
     out = tmp_path / "out"
     result = submit(cluster, [str(PHOTOS), str(out), str(MODEL)], job=job)
     assert "other job done" in result.stdout
-    rows = read_json_lines(out)
-    assert sorted(row["name"] for row in rows) == sorted(p.name for p in photos())
-    assert all(len(row["top_labels"]) == 2 for row in rows if row["label"] is not None)
+    assert_top2_labels(read_json_lines(out))
+
+
+def assert_top2_labels(rows: list[dict]) -> None:
+    """One row per photo with the labels the model gives in process (OTHER_JOB's top-k is 2)."""
+    got = {row["name"]: (row["label"], row["top_labels"]) for row in rows}
+    assert len(rows) == len(got), "one row per file"
+    assert got == {name: (labels[0], labels) for name, labels in expected_labels(2).items()}
 
 
 def test_packed_venv_runs_the_workers(cluster, tmp_path):
@@ -178,9 +252,34 @@ def test_packed_venv_runs_the_workers(cluster, tmp_path):
     print(f"pack: {archive.stat().st_size / 2**20:.0f} MiB in {pack_seconds:.1f} s; "
           f"job with it {time.perf_counter() - started:.1f} s")
     assert "other job done" in result.stdout
-    assert len(read_json_lines(out)) == len(photos())
+    assert_top2_labels(read_json_lines(out))
     logs = "".join(p.read_text(errors="replace") for p in cluster.log_dir.glob("*taskexecutor*.log"))
     assert "Python interpreter path: venv/bin/python" in logs
+
+
+def test_flink_deployment_job_runs_on_the_cluster(cluster, resnet50_model, tmp_path):
+    """deploy/flink-deployment.yaml's job (entry class, arguments, Python options), its image paths
+    mapped to this checkout, submitted as the Kubernetes operator runs it: PythonDriver from the
+    flink-python jar, the SQL runner as a module, the model it names (the real ResNet-50)."""
+    from udfs.models import MODEL_DIR
+
+    spec = manifest()["spec"]
+    jar = flink_home() / "opt" / spec["job"]["jarURI"].rsplit("/", 1)[-1]
+    python = {key: sys.executable for key in spec["flinkConfiguration"] if key.startswith("python.")}
+    out = tmp_path / "out"
+    command = [cluster.script("flink"), "run", "-m", cluster.rest_address, "-p", "2",
+               *(f"-D{key}={value}" for key, value in python.items()),
+               "-c", spec["job"]["entryClass"], str(jar), *local_job_args(MODEL_DIR)]
+    assert resnet50_model.is_relative_to(MODEL_DIR)
+    env = {**cluster.env(), "IMAGES_DIR": str(PHOTOS), "OUTPUT_DIR": str(out)}
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    print(f"FlinkDeployment job on the standalone cluster: {time.perf_counter() - started:.1f} s")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    rows = by_path(read_json_lines(out))
+    assert set(rows) == {str(p) for p in photos()}
+    assert all(row["error"] is None and row["label"] for row in rows.values())
+    assert rows[str(PHOTOS / "hot_dog.jpg")]["label"] == "hotdog"
 
 
 STREAMING_SQL = """SET 'execution.checkpointing.interval' = '2 s';
@@ -218,22 +317,27 @@ SELECT path, p.label, p.class_id, p.error FROM (SELECT path, classify_resnet50(i
 
 
 class StreamingJob:
-    """A streaming classification job submitted (attached) in the background; cancel() ends it."""
+    """A streaming classification job of ``folder/watched`` into ``folder/out``, submitted (attached)
+    in the background; ``cancel()`` or ``stop_with_savepoint()`` ends it. A job resumed from a
+    savepoint uses the same folder."""
 
-    def __init__(self, cluster: Cluster, tmp_path: Path, model_sql: Path):
+    def __init__(self, cluster: Cluster, folder: Path, model_sql: Path, parallelism: int = 2,
+                 savepoint: str | None = None):
         self.cluster = cluster
-        self.watched, self.out = tmp_path / "watched", tmp_path / "out"
-        self.watched.mkdir()
-        script = tmp_path / "streaming.sql"
+        self.watched, self.out = folder / "watched", folder / "out"
+        self.watched.mkdir(parents=True, exist_ok=True)
+        script = folder / "streaming.sql"
         script.write_text(STREAMING_SQL)
-        known = {job["jid"] for job in cluster.jobs()}
-        command = cluster.submit_command(["--mode", "streaming", "-i", str(model_sql), "-f", str(script)])
-        self.log = open(tmp_path / "client.log", "w")
+        known = {job["jid"] for job in cluster.rest.jobs()}
+        command = cluster.submit_command(["--mode", "streaming", "-i", str(model_sql), "-f", str(script)],
+                                         parallelism=parallelism, savepoint=savepoint)
+        self.log_path = folder / f"client-{len(known)}.log"
+        self.log = open(self.log_path, "w")
         self.client = subprocess.Popen(command, env={**cluster.env(), "IMAGES_DIR": str(self.watched),
                                                      "OUTPUT_DIR": str(self.out)},
                                        stdout=self.log, stderr=subprocess.STDOUT)
-        self.job_id = self._wait(lambda: next((j["jid"] for j in cluster.jobs() if j["jid"] not in known), None), 90,
-                                 "the job to be submitted")
+        self.job_id = self._wait(lambda: next((j["jid"] for j in cluster.rest.jobs() if j["jid"] not in known), None),
+                                 90, "the job to be submitted")
         self.wait_running(90)
 
     def _wait(self, condition, timeout: float, what: str):
@@ -243,29 +347,32 @@ class StreamingJob:
             if value:
                 return value
             if self.client.poll() is not None and self.client.returncode != 0:
-                raise AssertionError(f"client exited {self.client.returncode}: {Path(self.log.name).read_text()[-3000:]}")
+                raise AssertionError(f"client exited {self.client.returncode}: {self.log_path.read_text()[-3000:]}")
             time.sleep(0.2)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
     def details(self) -> dict:
-        return self.cluster.rest(f"/jobs/{self.job_id}")
+        return self.cluster.rest.get(f"/jobs/{self.job_id}")
+
+    def checkpoints(self) -> dict:
+        return self.cluster.rest.get(f"/jobs/{self.job_id}/checkpoints")
+
+    def running(self) -> bool:
+        details = self.details()
+        return details["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in details["vertices"])
 
     def wait_running(self, timeout: float) -> None:
-        def running():
-            details = self.details()
-            return details["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in details["vertices"])
-
-        self._wait(running, timeout, "all tasks RUNNING")
+        self._wait(self.running, timeout, "all tasks RUNNING")
 
     def metrics(self) -> dict[str, float]:
         """The classify.* metrics summed over subtasks, by short name (``images``...)."""
         totals: dict[str, float] = {}
         for vertex in self.details()["vertices"]:
             base = f"/jobs/{self.job_id}/vertices/{vertex['id']}/metrics"
-            names = [m["id"] for m in self.cluster.rest(base) if ".classify." in m["id"]]
+            names = [m["id"] for m in self.cluster.rest.get(base) if ".classify." in m["id"]]
             if not names:
                 continue
-            for metric in self.cluster.rest(base + "?get=" + ",".join(names)):
+            for metric in self.cluster.rest.get(base + "?get=" + ",".join(names)):
                 short = metric["id"].split(".classify.", 1)[1]
                 try:
                     totals[short] = totals.get(short, 0) + float(metric["value"])
@@ -283,18 +390,34 @@ class StreamingJob:
     def committed(self) -> list[dict]:
         return read_json_lines(self.out) if self.out.exists() else []
 
+    def stop_with_savepoint(self, directory: Path) -> str:
+        """Savepoint, then the job FINISHES (the savepoint can complete just before)."""
+        try:
+            savepoint = self.cluster.rest.stop_with_savepoint(self.job_id, str(directory))
+            self._wait_state(("FINISHED", "FAILED", "CANCELED"), 60)
+            return savepoint
+        finally:
+            self._end_client()
+
     def cancel(self) -> None:
         try:
             if self.details()["state"] not in ("FINISHED", "CANCELED", "FAILED"):
-                self.cluster.cancel(self.job_id)
+                try:
+                    self.cluster.rest.cancel(self.job_id)
+                except urllib.error.HTTPError as error:
+                    if error.code != 409:  # 409: the job is already stopping
+                        raise
                 self._wait_state(("CANCELED", "FAILED", "FINISHED"), 60)
         finally:
-            try:
-                self.client.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.client.kill()
-                self.client.wait(timeout=10)
-            self.log.close()
+            self._end_client()
+
+    def _end_client(self) -> None:
+        try:
+            self.client.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.client.kill()
+            self.client.wait(timeout=10)
+        self.log.close()
 
     def _wait_state(self, states, timeout):
         deadline = time.monotonic() + timeout
@@ -302,22 +425,71 @@ class StreamingJob:
             time.sleep(0.5)
 
 
-def test_udf_metrics_in_rest_api(cluster, model_sql, tmp_path):
+def wait_until(condition, timeout: float, what: str, interval: float = 1.0):
+    """Poll ``condition`` until it returns a truthy value (returned); fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            assert value, f"timed out after {timeout} s waiting for {what}"
+            return value
+        time.sleep(interval)
+
+
+@pytest.fixture
+def prometheus(cluster, tmp_path):
+    """A real Prometheus server scraping the cluster's JobManager and TaskManagers every second."""
+    try:
+        server = PrometheusServer(scrape_config(cluster.config(), interval="1s"), tmp_path / "prometheus", free_port())
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_udf_metrics_in_rest_api_and_prometheus(cluster, prometheus, model_sql, tmp_path):
     job = StreamingJob(cluster, tmp_path, model_sql)
     try:
         for i, photo in enumerate(photos()):
             job.land(photo, f"{i:02d}_{photo.name}")
-        deadline = time.monotonic() + 90
-        metrics = {}
-        while time.monotonic() < deadline:
-            metrics = job.metrics()
-            if metrics.get("images", 0) >= len(photos()):
-                break
-            time.sleep(1)
-        print(f"metrics: {metrics}")
-        assert metrics.get("images") == len(photos()), metrics
-        assert metrics.get("errors") == 0, metrics
-        assert "lastMillisPerImage" in metrics
+        not_an_image = tmp_path / "notes.jpg"
+        not_an_image.write_text("this is not an image\n")
+        job.land(not_an_image, "99_notes.jpg")
+        files = len(photos()) + 1
+
+        metrics = wait_until(lambda: (m := job.metrics()).get("images", 0) >= files and m, 90, "the images counter")
+        print(f"REST metrics: {metrics}")
+        assert (metrics["images"], metrics["errors"]) == (files, 1)
+        assert metrics["batches"] >= 2 and metrics["batchMillis"] > 0 and "lastMillisPerImage" in metrics
+
+        # the same counters through Prometheus: the reporter's names and labels, PromQL sums
+        def metric(name: str) -> str:
+            return f'flink_taskmanager_job_task_operator_classify_{name}{{job_id="{job.job_id}"}}'
+
+        images_query = f"sum({metric('images')})"
+        wait_until(lambda: prometheus.scalar(images_query) == files, 30, "Prometheus to scrape the images counter")
+        images = prometheus.scalar(images_query)
+        errors = prometheus.scalar(f"sum({metric('errors')})")
+        mean_batch_ms = prometheus.scalar(f"sum({metric('batchMillis')}) / sum({metric('batches')})")
+        per_subtask = prometheus.query(f"sum by (subtask_index) (rate({metric('images')}[30s]))")
+        processes_up = prometheus.scalar('count(up{job="flink"} == 1)')
+        registered = prometheus.scalar("flink_jobmanager_numRegisteredTaskManagers")
+        print(f"Prometheus: images {images}, errors {errors}, mean batch {mean_batch_ms:.0f} ms, "
+              f"images/s per subtask {[(s['metric']['subtask_index'], s['value'][1]) for s in per_subtask]}, "
+              f"processes up {processes_up}, TaskManagers registered {registered}")
+        assert (images, errors) == (files, 1)
+        assert mean_batch_ms == pytest.approx(metrics["batchMillis"] / metrics["batches"])
+        assert sorted(s["metric"]["subtask_index"] for s in per_subtask) == ["0", "1"]
+        assert (processes_up, registered) == (1 + TASKMANAGERS, TASKMANAGERS)  # JobManager + TaskManagers
+
+        # every query of the Grafana dashboard finds its series
+        dashboard = json.loads(GRAFANA_DASHBOARD.read_text())
+        empty = [panel["title"] for panel in dashboard["panels"] for target in panel["targets"]
+                 if not prometheus.query(target["expr"])]
+        assert not empty, f"dashboard panels without data: {empty}"
     finally:
         job.cancel()
 
@@ -340,6 +512,55 @@ def wait_for_rows(job: StreamingJob, names: set[str], timeout: float, seen: dict
         time.sleep(0.1)
     missing = sorted(names - set(seen))
     raise AssertionError(f"rows missing after {timeout} s: {missing[:10]} ({len(missing)} in all)")
+
+
+def row_counts(job: StreamingJob) -> dict[str, int]:
+    """Committed rows per file name, each expected to be 1 (exactly once), every one classified."""
+    counts: dict[str, int] = {}
+    for row in job.committed():
+        assert row["label"] is not None and row["error"] is None, row
+        name = Path(row["path"]).name
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def land_batch(job: StreamingJob, prefix: str, count: int) -> set[str]:
+    images = photos()
+    names = {f"{prefix}_{i:02d}.jpg" for i in range(count)}
+    for i, name in enumerate(sorted(names)):
+        job.land(images[i % len(images)], name)
+    return names
+
+
+def test_rescale_with_savepoint(cluster, model_sql, tmp_path):
+    """Stop a streaming job with a savepoint at parallelism 1, land files while it is stopped,
+    resume it at parallelism 2: every file classified exactly once across the rescale."""
+    first = StreamingJob(cluster, tmp_path, model_sql, parallelism=1)
+    second = None
+    try:
+        before = land_batch(first, "before", 6)
+        wait_for_rows(first, before, 90)
+        chains = [[v["name"] for v in first.details()["vertices"]]]
+        savepoint = first.stop_with_savepoint(tmp_path / "savepoints")
+        assert first.details()["state"] == "FINISHED"
+        stopped = land_batch(first, "stopped", 6)  # no job runs: the resumed one must find them
+
+        second = StreamingJob(cluster, tmp_path, model_sql, parallelism=2, savepoint=savepoint)
+        restored = second.checkpoints()["latest"]["restored"]
+        assert restored["is_savepoint"] and restored["external_path"] == savepoint, restored
+        assert {v["parallelism"] for v in second.details()["vertices"] if "PythonCalc" in v["name"]} == {2}
+        chains.append([v["name"] for v in second.details()["vertices"]])
+        print(f"operator chains at parallelism 1, then 2: {chains}")
+        after = land_batch(second, "after", 6)
+        wait_for_rows(second, before | stopped | after, 120)
+        time.sleep(5)  # a few more checkpoints: duplicates would show up now
+        counts = row_counts(second)
+        print(f"rescale 1 -> 2 from {savepoint}: {sum(counts.values())} rows for {len(counts)} files")
+        assert counts == dict.fromkeys(before | stopped | after, 1)
+    finally:
+        for job in (first, second):
+            if job is not None:
+                job.cancel()
 
 
 def test_streaming_latency_and_taskmanager_crash(cluster, model_sql, tmp_path):
@@ -366,7 +587,10 @@ def test_streaming_latency_and_taskmanager_crash(cluster, model_sql, tmp_path):
         print(f"latency file landing -> committed row: p50 {p50:.2f} s, p95 {p95:.2f} s, max {max(latencies):.2f} s")
         assert p95 < 15
 
-        # fault injection: kill -9 the TaskManager while files keep arriving, start a new one
+        # fault injection: kill -9 one of the two TaskManagers, each running one subtask, while
+        # files keep arriving; the job restarts from its last checkpoint on the other one
+        placement = subtask_taskmanagers(cluster, job.job_id)
+        assert len(set(placement.values())) == TASKMANAGERS, placement
         crash_names: list[str] = []
         stop = threading.Event()
 
@@ -383,13 +607,12 @@ def test_streaming_latency_and_taskmanager_crash(cluster, model_sql, tmp_path):
         feeder.start()
         try:
             time.sleep(4)
-            (tm_pid,) = cluster.taskmanager_pids()
-            os.kill(tm_pid, signal.SIGKILL)
+            pids = cluster.taskmanager_pids()
+            assert len(pids) == TASKMANAGERS
+            os.kill(pids[0], signal.SIGKILL)
             killed_at = time.monotonic()
-            time.sleep(1)
-            cluster.start_taskmanager()
-            cluster.wait_ready(taskmanagers=1, timeout=90)
-            job.wait_running(120)
+            wait_until(lambda: job.checkpoints()["counts"]["restored"] >= 1 and job.running(), 120,
+                       "the job to run again from a checkpoint", interval=0.5)
             recovered = time.monotonic() - killed_at
             time.sleep(3)
         finally:
@@ -399,19 +622,20 @@ def test_streaming_latency_and_taskmanager_crash(cluster, model_sql, tmp_path):
         wait_for_rows(job, set(crash_names), 120)
         time.sleep(5)  # let a few more checkpoints complete: duplicates would show up now
         caught_up = time.monotonic() - started
-        rows = job.committed()
-        restored = job.cluster.rest(f"/jobs/{job.job_id}/checkpoints")["counts"]["restored"]
-        counts: dict[str, int] = {}
-        for row in rows:
-            name = Path(row["path"]).name
-            counts[name] = counts.get(name, 0) + 1
+        counts = row_counts(job)
+        restored = job.checkpoints()["counts"]["restored"]
+        after = subtask_taskmanagers(cluster, job.job_id)
         expected = {"warmup_0.jpg", "warmup_1.jpg", *landed, *crash_names}
         duplicates = {name: n for name, n in counts.items() if n != 1}
         print(f"fault injection: {len(crash_names)} files landed around the crash, job RUNNING again "
-              f"{recovered:.1f} s after kill -9, all rows committed {caught_up:.1f} s after the feeder stopped; "
-              f"{len(rows)} rows for {len(expected)} files, duplicates: {duplicates}, restored from checkpoint: {restored}x")
-        assert restored >= 1  # the crash really made the job recover from a checkpoint
+              f"{recovered:.1f} s after kill -9 of one of {TASKMANAGERS} TaskManagers, all rows committed "
+              f"{caught_up:.1f} s after the feeder stopped; {sum(counts.values())} rows for {len(expected)} files, "
+              f"duplicates: {duplicates}, restored from checkpoint: {restored}x; subtasks {placement} -> {after}")
+        assert len(set(after.values())) == 1  # both subtasks on the surviving TaskManager
         assert set(counts) == expected
         assert not duplicates
     finally:
         job.cancel()
+        # back to full strength for the tests after this one
+        cluster.add_taskmanager()
+        cluster.wait_ready(TASKMANAGERS, timeout=120)

@@ -11,7 +11,8 @@ import pytest
 from udfs.presets import get_preset
 
 from conftest import REPO, SHARED, needs_shared
-from test_classify_flink import classify_folder, run_sql_runner, top1_top5
+from test_classify_flink import classify_folder, top1_top5
+from test_sql_runner import run_sql_runner
 
 pytestmark = [needs_shared, pytest.mark.flink, pytest.mark.slow]
 

@@ -1,14 +1,17 @@
-"""The SQL runner's script handling, in-process: statement splitting, line numbers, statement
-sets and ``${NAME}`` placeholders (running statements is tested with Flink in test_classify_flink)."""
+"""SQL script text and the entry points' arguments, in-process (no JVM): statement splitting,
+line numbers, statement sets, ``${NAME}`` substitution and ``-D``/``--set`` parsing (running
+statements is tested with Flink in test_sql_runner.py)."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from udfs.sql import ScriptError, Statement, split_statements, substitute
+from udfs import job, sql
+from udfs.catalog import sql_string
+from udfs.sql_script import ScriptError, Statement, split_statements, substitute, tokens
 
 from conftest import REPO
-
 
 def texts(script: str) -> list[str]:
     return [s.text for s in split_statements(script)]
@@ -50,21 +53,74 @@ def test_statement_set_is_one_statement():
     assert [s.line for s in statements] == [1, 6]
 
 
-def test_project_script_splits_into_its_statements():
-    path = REPO / "sql" / "30_classify.sql"
-    statements = split_statements(path.read_text(), str(path))
-    assert [s.text.split()[0:2] for s in statements] == [
-        ["CREATE", "TEMPORARY"], ["CREATE", "TEMPORARY"], ["CREATE", "TEMPORARY"], ["EXECUTE", "STATEMENT"],
-    ]
-    assert statements[-1].text.count("INSERT INTO") == 2
-
-
 def test_placeholders_come_from_the_variables():
     statement = Statement("CREATE TABLE t WITH ('path' = '${IMAGES_DIR}/x', 'y' = '${A.B}')", "s.sql", 7)
     assert substitute(statement, {"IMAGES_DIR": "/data/photos", "A.B": "1"}) == Statement(
         "CREATE TABLE t WITH ('path' = '/data/photos/x', 'y' = '1')", "s.sql", 7)
 
 
-def test_undefined_placeholder_names_the_variable_and_the_line():
-    with pytest.raises(ScriptError, match=r"^s.sql:7: undefined variable \$\{OUTPUT_DIR\}"):
-        substitute(Statement("SELECT '${OUTPUT_DIR}'", "s.sql", 7), {})
+def test_a_comment_between_words_separates_them():
+    assert texts("SELECT 1/*inline*/FROM t") == ["SELECT 1 FROM t"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab ;'`\"-/*\n${}", max_size=60))
+def test_tokens_give_back_the_whole_script(script):
+    assert "".join(tokens(script)) == script
+
+
+def test_every_project_script_splits_into_its_statements():
+    kinds = {path.name: [s.text.split()[0] for s in split_statements(path.read_text())]
+             for path in sorted((REPO / "sql").glob("*.sql"))}
+    assert kinds == {
+        "10_images.sql": ["CREATE"],
+        "15_watch_images.sql": ["ALTER"],
+        "20_functions.sql": ["CREATE"],
+        "25_tutorial_knobs.sql": ["SET"] * (REPO / "sql" / "25_tutorial_knobs.sql").read_text().count("\nSET "),
+        "30_classify.sql": ["CREATE", "CREATE", "CREATE", "EXECUTE"],
+    }
+
+
+@pytest.mark.parametrize("folder", [
+    "/data/John's photos",       # a quote: doubled inside the literal
+    "/data/my photos",           # spaces
+    "/data/Zoë's 写真 ''x''",     # non-ASCII and quotes already doubled
+    "/data/a;b -- c /* d */",    # statement and comment syntax is text inside a literal
+])
+def test_substitution_inside_a_literal_keeps_one_literal(folder):
+    [statement] = split_statements("CREATE TABLE t WITH ('path' = '${IMAGES_DIR}', 'format' = 'whole-file');")
+    filled = substitute(statement, {"IMAGES_DIR": folder}).text
+    assert filled == f"CREATE TABLE t WITH ('path' = {sql_string(folder)}, 'format' = 'whole-file')"
+    literals = [token for token in tokens(filled) if token.startswith("'")]
+    assert literals == ["'path'", sql_string(folder), "'format'", "'whole-file'"]
+
+
+def test_substitution_in_identifiers_and_plain_text():
+    [statement] = split_statements("SELECT `${COLUMN}` FROM ${TABLE} WHERE n > ${LIMIT}")
+    filled = substitute(statement, {"COLUMN": "odd`name", "TABLE": "cat.db.images", "LIMIT": "3"})
+    assert filled.text == "SELECT `odd``name` FROM cat.db.images WHERE n > 3"
+
+
+def test_undefined_variable_names_it_and_the_statement():
+    script = "-- ${IN_A_COMMENT} is not needed\n\nSELECT '${MISSING}'"
+    [statement] = split_statements(script, "s.sql")
+    with pytest.raises(ScriptError, match=r"^s\.sql:3: undefined variable \$\{MISSING\}; pass -D MISSING=\.\.\.$"):
+        substitute(statement, {})
+
+
+@pytest.mark.parametrize("parse_args, flag, entry", [
+    (lambda extra: sql.parse_args(["-f", "x.sql", *extra]), "-D", "IMAGES_DIR"),
+    (lambda extra: sql.parse_args(["-f", "x.sql", *extra]), "--set", "classify.top-k"),
+    (lambda extra: job.parse_args(["--images", "i", "--output", "o", *extra]), "-D", "=3"),
+])
+def test_malformed_key_value_is_a_usage_error_naming_it(parse_args, flag, entry, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args([flag, entry])
+    assert exit_.value.code == 2
+    assert f"{flag} '{entry}': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_key_values_reach_the_runners():
+    args = sql.parse_args(["-f", "x.sql", "-D", "A=1=2", "--set", "classify.top-k=3", "--set", "classify.top-k=4"])
+    assert (args.defines, args.options) == ({"A": "1=2"}, {"classify.top-k": "4"})
+    assert job.parse_args(["--images", "i", "--output", "o", "-Dk=v"]).options == {"k": "v"}

@@ -128,7 +128,10 @@ class ImageClassifier:
 
     def _prediction(self, scores: np.ndarray) -> Prediction:
         scores = scores[self.config.preset.label_offset :]  # drop "background": ids are 0..N-1
-        best = np.argsort(-scores, kind="stable")[: self.config.top_k]  # ties: lower id first
+        ranked = np.argsort(-scores, kind="stable")[: self.config.top_k]  # ties: lower id first
+        # A class the model gave no probability is no candidate (a quantised model's u8 output
+        # zeroes most classes): top-k lists up to k classes, always the best one.
+        best = [i for i in ranked if scores[i] > 0] or ranked[:1]
         top_k = [(self.labels[i], int(i), float(scores[i])) for i in best]
         label, class_id, probability = top_k[0]
         return Prediction(label=label, class_id=class_id, probability=probability, top_k=top_k)

@@ -59,6 +59,10 @@ class ClassifyImage(ScalarFunction):
         self._images = metrics.counter("images")
         self._errors = metrics.counter("errors")
         self._batch_latency_ms = metrics.distribution("batchLatencyMs")
+        # a distribution reaches Flink as a non-numeric gauge that reporters such as Prometheus
+        # cannot export: the mean batch latency is also batchMillis / batches, two counters
+        self._batches = metrics.counter("batches")
+        self._batch_millis = metrics.counter("batchMillis")
         self._last_ms_per_image = 0
         metrics.gauge("lastMillisPerImage", lambda: self._last_ms_per_image)
 
@@ -69,6 +73,8 @@ class ClassifyImage(ScalarFunction):
         self._images.inc(len(predictions))
         self._errors.inc(sum(p.error is not None for p in predictions))
         self._batch_latency_ms.update(elapsed_ms)
+        self._batches.inc()
+        self._batch_millis.inc(elapsed_ms)
         self._last_ms_per_image = elapsed_ms // max(len(predictions), 1)
         return predictions_frame(predictions)
 

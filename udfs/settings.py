@@ -18,12 +18,31 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-from pyflink.table import TableEnvironment
+from pyflink.common import Configuration
+from pyflink.table import EnvironmentSettings, TableEnvironment
 
+from udfs.catalog import use_format_jar
 from udfs.config import PREFIX, load_config
 from udfs.config_file import JOB_CONF as DEFAULT_CONF, read_config_file
+from udfs.functions import register_functions
+from udfs.python_workers import quiet_grpc
 
 JOB_PARAMETERS = "pipeline.global-job-parameters"
+MODES = ("batch", "streaming")
+
+
+def table_environment(mode: str = "batch") -> TableEnvironment:
+    """A ``TableEnvironment`` in ``mode`` for our entry points: its in-process Python workers
+    start without gRPC's log lines, and its embedded MiniCluster refreshes the metrics its REST
+    API serves every second (default 10 s), which the progress display reads."""
+    if mode not in MODES:
+        raise ValueError(f"execution mode: expected one of {', '.join(MODES)}, got '{mode}'")
+    quiet_grpc()  # before TableEnvironment.create starts the workers' gRPC server
+    builder = EnvironmentSettings.new_instance().with_configuration(
+        Configuration().set_string("metrics.fetcher.update-interval", "1000")
+    )
+    builder = builder.in_streaming_mode() if mode == "streaming" else builder.in_batch_mode()
+    return TableEnvironment.create(builder.build())
 
 
 def set_option(t_env: TableEnvironment, key: str, value: str) -> None:
@@ -64,9 +83,6 @@ def configure(
     Python workers run with this interpreter unless ``python.executable`` is set, because the
     default ``python`` on PATH need not have this package and its dependencies installed.
     """
-    from udfs.catalog import use_format_jar  # imported here: catalog needs the format jar built
-    from udfs.functions import register_functions
-
     config = t_env.get_config()
     if config.get("python.executable", None) is None:
         config.set("python.executable", sys.executable)

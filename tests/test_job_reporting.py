@@ -1,0 +1,77 @@
+"""What the entry points report about a job (in-process, no JVM): the cause of a failure, the
+progress line, the final line, the files a whole-file table reads, the workers' gRPC settings."""
+
+from __future__ import annotations
+
+from udfs.failures import deepest_cause, failure_message, python_error
+from udfs.progress import Progress, count_files, summary
+from udfs.python_workers import GRPC_ENV, quiet_grpc
+
+# Cause chains as Flink reports them (class, message), outermost first, shortened.
+MISSING_FOLDER = [
+    ("java.util.concurrent.ExecutionException",
+     "org.apache.flink.table.api.TableException: Failed to wait job finish"),
+    ("org.apache.flink.table.api.TableException", "Failed to wait job finish"),
+    ("org.apache.flink.runtime.client.JobExecutionException", "Job execution failed."),
+    ("org.apache.flink.runtime.JobException", "Recovery is suppressed by NoRestartBackoffTimeStrategy"),
+    ("org.apache.flink.util.FlinkRuntimeException", "Could not enumerate file splits"),
+    ("java.io.FileNotFoundException", "File /nonexistent does not exist or the user running Flink ('root') "
+                                      "has insufficient permissions to access it."),
+]
+WORKER_TRACEBACK = (
+    "Error received from SDK harness for instruction 1: Traceback (most recent call last):\n"
+    '  File "/x/udfs/runtime.py", line 218, in _read_model\n'
+    "    raise ValueError(f\"classify.model-path: model file not found: '{path}'\")\n"
+    "ValueError: classify.model-path: model file not found: '/nonexistent.onnx'\n"
+)
+
+
+def test_a_failed_job_is_reported_by_its_deepest_cause():
+    assert deepest_cause(MISSING_FOLDER) == (
+        "java.io.FileNotFoundException: File /nonexistent does not exist or the user running Flink "
+        "('root') has insufficient permissions to access it."
+    )
+
+
+def test_a_python_worker_error_is_reported_by_its_last_line():
+    causes = [*MISSING_FOLDER[:4], ("java.lang.RuntimeException", WORKER_TRACEBACK)]
+    assert deepest_cause(causes) == "ValueError: classify.model-path: model file not found: '/nonexistent.onnx'"
+    assert python_error("ValueError: not in a traceback") is None
+
+
+def test_a_cause_without_message_is_named_by_its_class():
+    assert deepest_cause([("java.lang.NullPointerException", None)]) == "java.lang.NullPointerException"
+
+
+def test_a_python_exception_is_reported_by_its_first_line():
+    assert failure_message(ValueError("classify.top_k: unknown option\nmore")) == "classify.top_k: unknown option"
+
+
+def test_progress_line():
+    assert Progress().line() == "0 images, 0 errors"
+    assert Progress(120, 2, 500, 8.0).line() == "120/500 images (24%), 2 errors, 8.0 images/s, ETA 48 s"
+    assert Progress(500, 0, 500, 8.0).line() == "500/500 images (100%), 0 errors, 8.0 images/s"
+    assert Progress(10, 0, 100_000, 5.0).line().endswith("ETA 5 h 33 min")
+    assert Progress(10, 0, 1000, 5.0).line().endswith("ETA 3 min 18 s")
+
+
+def test_final_line_holds_runtime_and_images_per_second():
+    assert summary(23511, 500) == "Job Runtime: 23511 ms, 500 images, 21.3 images/s"
+    assert summary(812, None) == "Job Runtime: 812 ms"
+
+
+def test_count_files_skips_hidden_names_as_flinks_file_source(tmp_path):
+    for name in ["a.jpg", "day=1/b.jpg", "day=1/deep/c.png", ".hidden.jpg", "_tmp.jpg", ".cache/d.jpg", "_x/e.jpg"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert count_files(str(tmp_path)) == 3
+    assert count_files(tmp_path.as_uri()) == 3
+    assert count_files(str(tmp_path / "a.jpg")) == 1
+    assert count_files(str(tmp_path / "missing")) == 0
+    assert count_files("s3://bucket/images") is None
+
+
+def test_quiet_grpc_keeps_what_the_user_set():
+    environ = {"GRPC_VERBOSITY": "DEBUG"}
+    quiet_grpc(environ)
+    assert environ == {"GRPC_VERBOSITY": "DEBUG", "GRPC_ENABLE_FORK_SUPPORT": GRPC_ENV["GRPC_ENABLE_FORK_SUPPORT"]}

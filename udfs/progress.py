@@ -1,0 +1,257 @@
+"""Progress of a running bounded job, read from Flink's REST API (the embedded MiniCluster's or
+the cluster's): images classified (the UDF's ``classify.images`` counter) of the files the job's
+whole-file tables read, errors (``classify.errors``), rate and ETA.
+
+On a terminal the status line is redrawn every second; otherwise (a log file, a pipe, the output
+of `flink run`) a plain line is printed every ``log_interval`` (30 s), so short jobs print none and
+the log of a long one stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlparse
+
+from py4j.protocol import Py4JError
+from pyflink.common import JobClient
+from pyflink.java_gateway import get_gateway
+from pyflink.table import TableEnvironment, TableResult
+from pyflink.util.java_utils import get_field_value
+
+FORMAT = "whole-file"
+IMAGES_METRIC = ".classify.images"
+ERRORS_METRIC = ".classify.errors"
+LOG_INTERVAL = 30.0  # seconds between progress lines when the output is not a terminal
+STOPPED = 130  # exit status after Ctrl-C, as a shell reports SIGINT
+STOPPED_MESSAGE = "Stopped (Ctrl-C): the running job was cancelled."
+_SCANNED_TABLE = re.compile(r"TableSourceScan\(table=\[\[([^,\[\]]+), ([^,\[\]]+), ([^,\[\]]+)")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a job has done so far; ``total`` is None while unknown."""
+
+    images: int = 0
+    errors: int = 0
+    total: int | None = None
+    images_per_second: float | None = None
+
+    def line(self) -> str:
+        """``120/500 images (24%), 0 errors, 8.1 images/s, ETA 47 s``"""
+        done = f"{self.images} images"
+        if self.total:
+            done = f"{self.images}/{self.total} images ({100 * self.images // self.total}%)"
+        parts = [done, f"{self.errors} errors"]
+        if self.images_per_second:
+            parts.append(f"{self.images_per_second:.1f} images/s")
+            if self.total and self.images < self.total:
+                parts.append(f"ETA {_duration((self.total - self.images) / self.images_per_second)}")
+        return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def wait_for_job(t_env: TableEnvironment, result: TableResult, show_progress: bool = True,
+                 print_rows: bool = False, log_interval: float = LOG_INTERVAL) -> str:
+    """Wait for the job ``result`` started (printing its rows if asked) while showing its progress;
+    Ctrl-C cancels the job. Returns the summary line."""
+    job = result.get_job_client()
+    try:
+        with JobProgress(t_env, job, show=show_progress, log_interval=log_interval) as progress:
+            if print_rows:
+                result.print()
+            else:
+                result.wait()
+    except KeyboardInterrupt:
+        _cancel(job)
+        raise
+    return summary(job.get_job_execution_result().result().get_net_runtime(), progress.total)
+
+
+def _cancel(job: JobClient) -> None:
+    try:
+        job.cancel().result()
+    except Py4JError:
+        pass  # it finished or failed meanwhile
+
+
+def summary(runtime_ms: int, images: int | None) -> str:
+    """The final line: ``Job Runtime: 23511 ms, 500 images, 21.3 images/s``; ``runtime_ms`` is
+    Flink's net runtime of the job, ``images`` the files its whole-file tables read (one row each)."""
+    line = f"Job Runtime: {runtime_ms} ms"
+    if images:
+        line += f", {images} images, {images / max(runtime_ms / 1000, 1e-3):.1f} images/s"
+    return line
+
+
+def count_files(path: str) -> int | None:
+    """Files Flink's file source reads under ``path`` (a local path or ``file:`` URI; None for
+    other file systems): everything below it, except names starting with '.' or '_' (files and
+    folders alike, as Flink's ``DefaultFileFilter``)."""
+    uri = urlparse(path)
+    if uri.scheme not in ("", "file"):
+        return None
+    root = Path(uri.path if uri.scheme else path)
+
+    def visible(name: str) -> bool:
+        return not name.startswith((".", "_"))
+
+    if not visible(root.name) or not root.exists():
+        return 0
+    if root.is_file():
+        return 1
+    count = 0
+    for _, folders, files in os.walk(root):
+        folders[:] = [name for name in folders if visible(name)]
+        count += sum(map(visible, files))
+    return count
+
+
+def rest_url(job_client: JobClient) -> str | None:
+    """The REST address serving ``job_client``'s job: the embedded MiniCluster's (started per job
+    on a free port) or the cluster's; None if the client type is unknown."""
+    j_client = job_client._j_job_client
+    try:
+        name = j_client.getClass().getSimpleName()
+        if name == "MiniClusterJobClient":
+            return str(get_field_value(j_client, "miniCluster").getRestAddress().get().toString())
+        if name == "ClusterClientJobClientAdapter":
+            cluster_client = get_field_value(j_client, "clusterClientProvider").getClusterClient()
+            try:
+                return str(cluster_client.getWebInterfaceURL())
+            finally:
+                cluster_client.close()
+    except Py4JError:
+        pass
+    return None
+
+
+class JobProgress:
+    """Counts the files a running job reads and, if ``show``, polls its REST API in a thread and
+    reports its progress on ``stream``. Use as a context manager around the wait for the job."""
+
+    def __init__(
+        self,
+        t_env: TableEnvironment,
+        job_client: JobClient,
+        show: bool = True,
+        stream: TextIO = sys.stderr,
+        interactive: bool | None = None,
+        log_interval: float = LOG_INTERVAL,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._t_env = t_env
+        self._job_id = str(job_client.get_job_id())
+        self._url = rest_url(job_client)
+        self._show = show
+        self._stream = stream
+        self._interactive = stream.isatty() if interactive is None else interactive
+        self._log_interval = log_interval
+        self._poll_interval = poll_interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-progress", daemon=True)
+        self._metric_ids: dict[str, list[str]] = {}  # vertex id -> its classify.* metric ids
+        self._first: tuple[float, int] | None = None  # (time, images) when images were first seen
+        self.total: int | None = None  # files the job's whole-file tables read
+        self.progress = Progress()
+
+    def __enter__(self) -> JobProgress:
+        if self._url is not None:
+            try:
+                self.total = self._files_found()
+            except (OSError, ValueError, KeyError, Py4JError):
+                pass  # progress without a total
+            if self._show:
+                self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        shown, last_logged = False, time.monotonic()
+        while not self._stopped.wait(self._poll_interval):
+            try:
+                self._poll()
+            except (OSError, ValueError, KeyError, Py4JError):
+                continue  # not up yet, or gone: the job has ended
+            if self._interactive:
+                self._stream.write(f"\r\x1b[K{self.progress.line()}\r")  # rows printed next overwrite it
+                self._stream.flush()
+                shown = True
+            elif time.monotonic() - last_logged >= self._log_interval:
+                print(self.progress.line(), file=self._stream, flush=True)
+                last_logged = time.monotonic()
+        if shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+    def _get(self, path: str) -> object:
+        with urllib.request.urlopen(f"{self._url}{path}", timeout=5) as response:
+            return json.load(response)
+
+    def _poll(self) -> None:
+        job = self._get(f"/jobs/{self._job_id}")
+        images = errors = 0
+        for vertex in job["vertices"]:
+            for metric in self._vertex_metrics(vertex["id"]):
+                value = int(float(metric["sum"]))
+                if metric["id"].endswith(IMAGES_METRIC):
+                    images += value
+                else:
+                    errors += value
+        now = time.monotonic()
+        if self._first is None and images:
+            self._first = (now, images)
+        rate = None
+        if self._first is not None and images > self._first[1]:
+            rate = (images - self._first[1]) / (now - self._first[0])
+        self.progress = Progress(images, errors, self.total, rate)
+
+    def _vertex_metrics(self, vertex: str) -> list[dict]:
+        """Summed over subtasks: the vertex's classify.images/errors (known once a worker opened)."""
+        base = f"/jobs/{self._job_id}/vertices/{vertex}/subtasks/metrics"
+        if not self._metric_ids.get(vertex):
+            self._metric_ids[vertex] = [
+                m["id"] for m in self._get(base) if m["id"].endswith((IMAGES_METRIC, ERRORS_METRIC))
+            ]
+        ids = self._metric_ids[vertex]
+        return self._get(f"{base}?get={','.join(ids)}&agg=sum") if ids else []
+
+    def _files_found(self) -> int:
+        """Files under the paths of the whole-file tables that the job's plan scans."""
+        plan = self._get(f"/jobs/{self._job_id}/plan")
+        descriptions = [node["description"] for node in plan["plan"]["nodes"]]
+        tables = {match.groups() for text in descriptions for match in _SCANNED_TABLE.finditer(text)}
+        counts = [count_files(path) for path in filter(None, map(self._whole_file_path, tables))]
+        return sum(c for c in counts if c is not None)
+
+    def _whole_file_path(self, identifier: tuple[str, str, str]) -> str | None:
+        jvm = get_gateway().jvm
+        found = self._t_env._j_tenv.getCatalogManager().getTable(
+            jvm.org.apache.flink.table.catalog.ObjectIdentifier.of(*identifier)
+        )
+        if not found.isPresent():
+            return None
+        options = found.get().getResolvedTable().getOptions()
+        if options.get("connector") == "filesystem" and options.get("format") == FORMAT:
+            return options.get("path")
+        return None
