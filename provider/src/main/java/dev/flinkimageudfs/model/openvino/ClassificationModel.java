@@ -11,10 +11,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.file.Files;
-import java.util.ArrayList;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Deque;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.ToIntFunction;
 
 /**
  * A compiled classification model taking u8 BGR crops and giving probabilities, the Java side of
@@ -333,34 +336,25 @@ public final class ClassificationModel {
             throw new IllegalArgumentException(
                     "mean-values: the model takes integer input, so mean and scale must be empty");
         }
-        List<Runnable> frees = new ArrayList<>();
-        try {
-            PointerByReference ref = new PointerByReference();
-            ov.check(ov.c.ov_preprocess_prepostprocessor_create(model, ref), "create PrePostProcessor");
-            Pointer ppp = ref.getValue();
-            frees.add(() -> ov.c.ov_preprocess_prepostprocessor_free(ppp));
+        try (Handles handles = new Handles(ov)) {
+            Pointer ppp = handles.take("create PrePostProcessor", r -> ov.c.ov_preprocess_prepostprocessor_create(model, r),
+                    ov.c::ov_preprocess_prepostprocessor_free);
+            Pointer input = handles.take("input info", r -> ov.c.ov_preprocess_prepostprocessor_get_input_info(ppp, r),
+                    ov.c::ov_preprocess_input_info_free);
 
-            ov.check(ov.c.ov_preprocess_prepostprocessor_get_input_info(ppp, ref), "input info");
-            Pointer input = ref.getValue();
-            frees.add(() -> ov.c.ov_preprocess_input_info_free(input));
-
-            ov.check(ov.c.ov_preprocess_input_info_get_tensor_info(input, ref), "input tensor info");
-            Pointer tensor = ref.getValue();
-            frees.add(() -> ov.c.ov_preprocess_input_tensor_info_free(tensor));
+            Pointer tensor = handles.take("input tensor info", r -> ov.c.ov_preprocess_input_info_get_tensor_info(input, r),
+                    ov.c::ov_preprocess_input_tensor_info_free);
             ov.check(ov.c.ov_preprocess_input_tensor_info_set_element_type(tensor, OpenVinoC.ELEMENT_U8), "tensor u8");
-            ov.check(ov.c.ov_preprocess_input_tensor_info_set_layout(tensor, layout(ov, "NHWC", frees)), "tensor NHWC");
+            ov.check(ov.c.ov_preprocess_input_tensor_info_set_layout(tensor, handles.layout("NHWC")), "tensor NHWC");
             ov.check(ov.c.ov_preprocess_input_tensor_info_set_color_format(tensor, OpenVinoC.COLOR_BGR), "tensor BGR");
 
-            ov.check(ov.c.ov_preprocess_input_info_get_model_info(input, ref), "input model info");
-            Pointer modelInfo = ref.getValue();
-            frees.add(() -> ov.c.ov_preprocess_input_model_info_free(modelInfo));
-            ov.check(
-                    ov.c.ov_preprocess_input_model_info_set_layout(modelInfo, layout(ov, preprocessing.layout, frees)),
+            Pointer modelInfo = handles.take("input model info", r -> ov.c.ov_preprocess_input_info_get_model_info(input, r),
+                    ov.c::ov_preprocess_input_model_info_free);
+            ov.check(ov.c.ov_preprocess_input_model_info_set_layout(modelInfo, handles.layout(preprocessing.layout)),
                     "model layout " + preprocessing.layout);
 
-            ov.check(ov.c.ov_preprocess_input_info_get_preprocess_steps(input, ref), "preprocess steps");
-            Pointer steps = ref.getValue();
-            frees.add(() -> ov.c.ov_preprocess_preprocess_steps_free(steps));
+            Pointer steps = handles.take("preprocess steps", r -> ov.c.ov_preprocess_input_info_get_preprocess_steps(input, r),
+                    ov.c::ov_preprocess_preprocess_steps_free);
             if ("RGB".equals(preprocessing.channelOrder)) {
                 ov.check(ov.c.ov_preprocess_preprocess_steps_convert_color(steps, OpenVinoC.COLOR_RGB), "BGR to RGB");
             }
@@ -378,29 +372,44 @@ public final class ClassificationModel {
                         "scale");
             }
 
-            ov.check(ov.c.ov_preprocess_prepostprocessor_get_output_info(ppp, ref), "output info");
-            Pointer output = ref.getValue();
-            frees.add(() -> ov.c.ov_preprocess_output_info_free(output));
-            ov.check(ov.c.ov_preprocess_output_info_get_tensor_info(output, ref), "output tensor info");
-            Pointer outputTensor = ref.getValue();
-            frees.add(() -> ov.c.ov_preprocess_output_tensor_info_free(outputTensor));
+            Pointer output = handles.take("output info", r -> ov.c.ov_preprocess_prepostprocessor_get_output_info(ppp, r),
+                    ov.c::ov_preprocess_output_info_free);
+            Pointer outputTensor = handles.take("output tensor info", r -> ov.c.ov_preprocess_output_info_get_tensor_info(output, r),
+                    ov.c::ov_preprocess_output_tensor_info_free);
             ov.check(ov.c.ov_preprocess_output_set_element_type(outputTensor, OpenVinoC.ELEMENT_F32), "output f32");
 
-            ov.check(ov.c.ov_preprocess_prepostprocessor_build(ppp, ref), "build preprocessing");
-            return ref.getValue();
-        } finally {
-            for (int i = frees.size() - 1; i >= 0; i--) {
-                frees.get(i).run();
-            }
+            PointerByReference built = new PointerByReference();
+            ov.check(ov.c.ov_preprocess_prepostprocessor_build(ppp, built), "build preprocessing");
+            return built.getValue();
         }
     }
 
-    private static Pointer layout(OpenVino ov, String description, List<Runnable> frees) {
-        PointerByReference layout = new PointerByReference();
-        ov.check(ov.c.ov_layout_create(description, layout), "layout " + description);
-        Pointer value = layout.getValue();
-        frees.add(() -> ov.c.ov_layout_free(value));
-        return value;
+    /** The C objects made while building the preprocessing, freed in reverse order at the end. */
+    private static final class Handles implements AutoCloseable {
+        private final OpenVino ov;
+        private final Deque<Runnable> frees = new ArrayDeque<>();
+
+        Handles(OpenVino ov) {
+            this.ov = ov;
+        }
+
+        /** Calls {@code make} with an out-pointer, checks it, and frees the result at the end. */
+        Pointer take(String what, ToIntFunction<PointerByReference> make, Consumer<Pointer> free) {
+            PointerByReference ref = new PointerByReference();
+            ov.check(make.applyAsInt(ref), what);
+            Pointer made = ref.getValue();
+            frees.push(() -> free.accept(made));
+            return made;
+        }
+
+        Pointer layout(String description) {
+            return take("layout " + description, r -> ov.c.ov_layout_create(description, r), ov.c::ov_layout_free);
+        }
+
+        @Override
+        public void close() {
+            frees.forEach(Runnable::run);
+        }
     }
 
     private static Pointer compileModel(OpenVino ov, Pointer model, ModelSpec spec) {
@@ -431,7 +440,7 @@ public final class ClassificationModel {
         ClassificationModel probe = new ClassificationModel(spec, ov, compiled, batchSize, Postprocessing.NONE);
         try (InferRequest request = probe.newRequest()) {
             byte[] grey = new byte[spec.preprocessing.cropSize * spec.preprocessing.cropSize * 3];
-            java.util.Arrays.fill(grey, (byte) 128);
+            Arrays.fill(grey, (byte) 128);
             request.putImage(0, grey);
             request.infer();
             float[] scores = request.probabilities(0);
