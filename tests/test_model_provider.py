@@ -356,6 +356,29 @@ def test_sql_scripts_run_embedded(tmp_path):
     assert set(rows[str(photos[0])]) == {"path", "label", "class_id", "probability", "top_labels", "top_probabilities", "error"}
 
 
+@needs_shared
+@pytest.mark.flink
+def test_an_installed_openvino_instead_of_the_jars_copy(tmp_path):
+    """OPENVINO_LIBRARY_PATH (or the model option 'library-path') names an OpenVINO installation's
+    library folder: here the openvino wheel's own; a folder without the C API fails the job saying so."""
+    import openvino
+
+    installed = Path(openvino.__file__).parent / "libs"
+
+    def run(folder: Path, output: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "udfs.sql", *MODEL_SCRIPTS], cwd=REPO, capture_output=True,
+                              text=True, timeout=300,
+                              env=subprocess_env(**script_variables(output), OPENVINO_LIBRARY_PATH=str(folder)))
+
+    result = run(installed, tmp_path / "installed")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(read_json_lines(tmp_path / "installed")) == len([p for p in PHOTOS.iterdir() if p.is_file()])
+    result = run(tmp_path / "no_openvino_here", tmp_path / "missing")
+    assert result.returncode != 0
+    assert (f"environment variable OPENVINO_LIBRARY_PATH is '{tmp_path / 'no_openvino_here'}', which holds no "
+            "libopenvino_c.so*") in result.stderr
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A cluster of this module's own, stopped when its tests are done."""
