@@ -30,7 +30,7 @@ from udfs.model_provider import MODEL_OUTPUT_COLUMNS, create_classifier_model, p
 from udfs.preset_data import preset_document
 from udfs.presets import get_preset
 
-from conftest import REPO, SHARED, imagenet_truth, model_options, needs_shared, subprocess_env
+from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
 from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files
 from test_classify_flink import F32, MOBILENET, classify_folder, top1_top5
 
