@@ -3,29 +3,27 @@ package dev.flinkimageudfs.format;
 import dev.flinkimageudfs.format.WholeFileFormatOptions.OversizeHandling;
 
 import org.apache.flink.configuration.ConfigOption;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.connector.file.src.FileSourceSplit;
 import org.apache.flink.connector.file.src.reader.BulkFormat;
 import org.apache.flink.connector.file.table.factories.BulkReaderFormatFactory;
 import org.apache.flink.connector.file.table.format.BulkDecodingFormat;
-import org.apache.flink.table.api.ValidationException;
+import org.apache.flink.core.fs.Path;
 import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.table.connector.Projection;
+import org.apache.flink.table.connector.format.FileBasedStatisticsReportableInputFormat;
 import org.apache.flink.table.connector.format.ProjectableDecodingFormat;
 import org.apache.flink.table.connector.source.DynamicTableSource;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.factories.DynamicTableFactory;
 import org.apache.flink.table.factories.FactoryUtil;
+import org.apache.flink.table.plan.stats.TableStats;
 import org.apache.flink.table.types.DataType;
-import org.apache.flink.table.types.logical.LogicalType;
-import org.apache.flink.table.types.logical.LogicalTypeRoot;
-import org.apache.flink.table.types.logical.RowType;
 
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Collectors;
 
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.MAX_FILE_SIZE;
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.OVERSIZE_HANDLING;
@@ -40,9 +38,6 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
 
     public static final String IDENTIFIER = "whole-file";
 
-    /** Largest array the JVM reliably allocates. */
-    private static final long MAX_ARRAY_SIZE = Integer.MAX_VALUE - 8;
-
     @Override
     public String factoryIdentifier() {
         return IDENTIFIER;
@@ -50,7 +45,7 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
 
     @Override
     public Set<ConfigOption<?>> requiredOptions() {
-        return new HashSet<>();
+        return Collections.emptySet();
     }
 
     @Override
@@ -70,69 +65,10 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
     public BulkDecodingFormat<RowData> createDecodingFormat(
             DynamicTableFactory.Context context, ReadableConfig formatOptions) {
         FactoryUtil.validateFactoryOptions(this, formatOptions);
-        validateFormatOptions(formatOptions);
-        validatePhysicalSchema(context, formatOptions.get(OVERSIZE_HANDLING));
+        WholeFileTables.validate(
+                context, formatOptions, "format", WholeFileFormatOptions::qualifiedKey);
         return new WholeFileDecodingFormat(
-                formatOptions.get(MAX_FILE_SIZE).getBytes(),
-                formatOptions.get(OVERSIZE_HANDLING));
-    }
-
-    private static void validateFormatOptions(ReadableConfig formatOptions) {
-        MemorySize maxFileSize = formatOptions.get(MAX_FILE_SIZE);
-        if (maxFileSize.getBytes() <= 0 || maxFileSize.getBytes() > MAX_ARRAY_SIZE) {
-            throw new ValidationException(
-                    String.format(
-                            "Option '%s.%s' must be between 1 b and %d b, but was '%s'.",
-                            IDENTIFIER,
-                            MAX_FILE_SIZE.key(),
-                            MAX_ARRAY_SIZE,
-                            maxFileSize.toHumanReadableString()));
-        }
-    }
-
-    /**
-     * The physical schema, partition columns excluded (the connector fills those in), must be
-     * exactly one BYTES/VARBINARY column.
-     */
-    private static void validatePhysicalSchema(
-            DynamicTableFactory.Context context, OversizeHandling oversizeHandling) {
-        List<String> partitionKeys = context.getCatalogTable().getPartitionKeys();
-        List<RowType.RowField> fields =
-                ((RowType) context.getPhysicalRowDataType().getLogicalType())
-                        .getFields().stream()
-                                .filter(f -> !partitionKeys.contains(f.getName()))
-                                .collect(Collectors.toList());
-        if (fields.size() != 1
-                || fields.get(0).getType().getTypeRoot() != LogicalTypeRoot.VARBINARY) {
-            throw new ValidationException(
-                    String.format(
-                            "The '%s' format expects exactly one physical column of type BYTES"
-                                    + " (VARBINARY) besides partition and metadata columns, but"
-                                    + " table %s has %d: %s.",
-                            IDENTIFIER,
-                            context.getObjectIdentifier().asSummaryString(),
-                            fields.size(),
-                            fields.stream()
-                                    .map(RowType.RowField::asSummaryString)
-                                    .collect(Collectors.toList())));
-        }
-        LogicalType type = fields.get(0).getType();
-        if (!type.isNullable() && oversizeHandling == OversizeHandling.NULL_ROW) {
-            throw new ValidationException(
-                    String.format(
-                            "Column '%s' is declared %s, but '%s.%s' = '%s' emits NULL for files"
-                                    + " over '%s.%s'. Declare the column nullable or choose"
-                                    + " '%s' or '%s'.",
-                            fields.get(0).getName(),
-                            type.asSummaryString(),
-                            IDENTIFIER,
-                            OVERSIZE_HANDLING.key(),
-                            oversizeHandling,
-                            IDENTIFIER,
-                            MAX_FILE_SIZE.key(),
-                            OversizeHandling.SKIP,
-                            OversizeHandling.FAIL));
-        }
+                formatOptions.get(MAX_FILE_SIZE).getBytes(), formatOptions.get(OVERSIZE_HANDLING));
     }
 
     /**
@@ -141,7 +77,8 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
      */
     private static final class WholeFileDecodingFormat
             implements BulkDecodingFormat<RowData>,
-                    ProjectableDecodingFormat<BulkFormat<RowData, FileSourceSplit>> {
+                    ProjectableDecodingFormat<BulkFormat<RowData, FileSourceSplit>>,
+                    FileBasedStatisticsReportableInputFormat {
 
         private final long maxFileSize;
         private final OversizeHandling oversizeHandling;
@@ -167,6 +104,12 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
         @Override
         public ChangelogMode getChangelogMode() {
             return ChangelogMode.insertOnly();
+        }
+
+        /** One row per file (an estimate under {@code oversize-handling = skip}). */
+        @Override
+        public TableStats reportStatistics(List<Path> files, DataType producedDataType) {
+            return new TableStats(files.size());
         }
     }
 }

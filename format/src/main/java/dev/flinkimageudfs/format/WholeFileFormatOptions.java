@@ -49,5 +49,10 @@ public final class WholeFileFormatOptions {
         }
     }
 
+    /** The option's key as written in DDL, e.g. {@code 'whole-file.max-file-size'}. */
+    public static String qualifiedKey(ConfigOption<?> option) {
+        return WholeFileFormatFactory.IDENTIFIER + "." + option.key();
+    }
+
     private WholeFileFormatOptions() {}
 }

@@ -1,0 +1,87 @@
+package dev.flinkimageudfs.format;
+
+import org.apache.flink.api.connector.source.Boundedness;
+import org.apache.flink.api.connector.source.SplitEnumerator;
+import org.apache.flink.api.connector.source.SplitEnumeratorContext;
+import org.apache.flink.connector.file.src.AbstractFileSource;
+import org.apache.flink.connector.file.src.ContinuousEnumerationSettings;
+import org.apache.flink.connector.file.src.PendingSplitsCheckpoint;
+import org.apache.flink.connector.file.src.assigners.SimpleSplitAssigner;
+import org.apache.flink.core.fs.Path;
+import org.apache.flink.core.io.SimpleVersionedSerializer;
+import org.apache.flink.table.data.RowData;
+
+import javax.annotation.Nullable;
+
+import java.time.Duration;
+import java.util.Collections;
+
+/**
+ * Flink's file source with {@link FileBatchSplit}s: many whole files per split.
+ *
+ * <p>Reading (Flink's {@code FileSourceReader} with a {@link FileBatchFormat}), checkpointed reader
+ * positions and the bounded enumerator ({@code StaticFileSplitEnumerator}) are Flink's; the
+ * enumeration is {@link FileBatchEnumerator} once, or {@link ContinuousFileBatchEnumerator} every
+ * {@code monitorInterval}.
+ */
+final class WholeFileSource extends AbstractFileSource<RowData, FileBatchSplit> {
+
+    private static final long serialVersionUID = 1L;
+
+    private final Path[] roots;
+    private final int maxFilesPerSplit;
+    @Nullable private final Duration monitorInterval;
+
+    WholeFileSource(
+            Path[] roots,
+            FileBatchFormat format,
+            int maxFilesPerSplit,
+            @Nullable Duration monitorInterval) {
+        super(
+                roots,
+                () -> new FileBatchEnumerator(maxFilesPerSplit),
+                SimpleSplitAssigner::new,
+                format,
+                monitorInterval == null ? null : new ContinuousEnumerationSettings(monitorInterval));
+        this.roots = roots;
+        this.maxFilesPerSplit = maxFilesPerSplit;
+        this.monitorInterval = monitorInterval;
+    }
+
+    @Override
+    public SimpleVersionedSerializer<FileBatchSplit> getSplitSerializer() {
+        return FileBatchSplitSerializer.INSTANCE;
+    }
+
+    @Override
+    public SplitEnumerator<FileBatchSplit, PendingSplitsCheckpoint<FileBatchSplit>>
+            createEnumerator(SplitEnumeratorContext<FileBatchSplit> context) {
+        if (getBoundedness() == Boundedness.BOUNDED) {
+            return super.createEnumerator(context);
+        }
+        return new ContinuousFileBatchEnumerator(
+                context,
+                roots,
+                maxFilesPerSplit,
+                monitorInterval.toMillis(),
+                Collections.emptyList(),
+                Collections.emptyList());
+    }
+
+    @Override
+    public SplitEnumerator<FileBatchSplit, PendingSplitsCheckpoint<FileBatchSplit>>
+            restoreEnumerator(
+                    SplitEnumeratorContext<FileBatchSplit> context,
+                    PendingSplitsCheckpoint<FileBatchSplit> checkpoint) {
+        if (getBoundedness() == Boundedness.BOUNDED) {
+            return super.restoreEnumerator(context, checkpoint);
+        }
+        return new ContinuousFileBatchEnumerator(
+                context,
+                roots,
+                maxFilesPerSplit,
+                monitorInterval.toMillis(),
+                checkpoint.getSplits(),
+                checkpoint.getAlreadyProcessedPaths());
+    }
+}
