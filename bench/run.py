@@ -62,6 +62,10 @@ APPROACHES = (
              {"mode": "streaming", "udf": "pandas"}),
     Approach("naive-batch", "4. Flink SQL batch, naive row UDF, sync infer", "flink",
              {"mode": "batch", "udf": "naive", "image_set": "naive"}),
+    Approach("ml-predict-async", "5a. Flink SQL batch, ML_PREDICT, openvino provider (Java), async", "flink",
+             {"mode": "batch", "udf": "ml-predict-async"}),
+    Approach("ml-predict-sync", "5b. Flink SQL batch, ML_PREDICT, openvino provider (Java), sync", "flink",
+             {"mode": "batch", "udf": "ml-predict-sync"}),
     # run only when -D gives Flink options: the same job with conf/job.yaml as it is
     Approach("flink-batch-conf", "3a'. Flink SQL batch, pandas UDF, conf/job.yaml without the -D options", "flink",
              {"mode": "batch", "udf": "pandas", "settings": "conf"}),
@@ -189,11 +193,11 @@ def worker_flink(spec: dict) -> dict:
                     else EnvironmentSettings.in_batch_mode())
     t_env = settings.configure(TableEnvironment.create(env_settings), overrides=options)
     env_s = time.perf_counter() - t0
-    call = register_udf(t_env, spec["udf"])
+    query = register_udf(t_env, spec["udf"], options)
     create_images_table(t_env, spec["small_folder"], name="images_small")
     create_images_table(t_env, folder, name="images_big")
     # a blackhole sink shaped like the query's result, whatever the function returns
-    result = t_env.sql_query(f"SELECT path, {call} AS p FROM images_small").get_resolved_schema()
+    result = t_env.sql_query(query.format(table="images_small")).get_resolved_schema()
     t_env.create_temporary_table("sink", TableDescriptor.for_connector("blackhole").schema(
         Schema.new_builder().from_row_data_type(result.to_physical_row_data_type()).build()).build())
     n = len(os.listdir(folder))
@@ -216,7 +220,7 @@ def worker_flink(spec: dict) -> dict:
 
     def run(table: str) -> float:
         t, c = time.perf_counter(), tree_cpu()
-        t_env.execute_sql(f"INSERT INTO sink SELECT path, {call} FROM {table}").wait()
+        t_env.execute_sql(f"INSERT INTO sink {query.format(table=table)}").wait()
         cpu[table].append(tree_cpu() - c)
         return time.perf_counter() - t
 
@@ -244,16 +248,23 @@ def worker_flink(spec: dict) -> dict:
             **sampler.summary(), "client_peak_rss_mb": peak_rss_mb()}
 
 
-def register_udf(t_env, udf: str) -> str:
-    """Make ``udf`` callable in SQL on ``t_env``; returns the call over the ``image`` column."""
+def register_udf(t_env, udf: str, options: dict) -> str:
+    """Make ``udf`` callable in SQL on ``t_env``; returns the query classifying ``{table}``."""
     if udf == "pandas":  # ours, registered by settings.configure
-        return "classify_resnet50(image)"
+        return "SELECT path, classify_resnet50(image) AS p FROM {table}"
     if udf == "naive":
         from bench.naive_udf import classify_naive
 
         t_env.add_python_file(str(BENCH))  # the `bench` package, for Python workers in process mode
         t_env.create_temporary_system_function("classify_naive", classify_naive)
-        return "classify_naive(image)"
+        return "SELECT path, classify_naive(image) AS p FROM {table}"
+    if udf.startswith("ml-predict"):  # the same classify.* options, as the model's WITH options
+        from udfs.model_provider import create_classifier_model, provider_options
+
+        create_classifier_model(t_env, provider_options(options))
+        mode = "'async', 'true', 'max-concurrent-operations', '16'" if udf.endswith("async") else "'async', 'false'"
+        return ("SELECT path, label, class_id, probability, top_labels, top_probabilities, error FROM "
+                f"ML_PREDICT(TABLE {{table}}, MODEL image_classifier, DESCRIPTOR(image), MAP[{mode}])")
     raise ValueError(f"unknown udf {udf!r}")
 
 
@@ -289,7 +300,8 @@ def build_rows(results: dict) -> list[dict]:
             "vs_tight": rate / tight if tight else None,
             "vs_ceiling": rate / ceiling if ceiling else None,
             "vs_naive": rate / naive if naive and flink else None,
-            "peak_rss_mb": (max(x for x in (r.get("python_worker_peak_rss_mb"), r.get("client_peak_rss_mb")) if x)
+            "peak_rss_mb": (r.get("jvm_peak_rss_mb") if approach.spec.get("udf", "").startswith("ml-predict")
+                            else max(x for x in (r.get("python_worker_peak_rss_mb"), r.get("client_peak_rss_mb")) if x)
                             if flink else r.get("peak_rss_mb")),
             "cpu_ms_per_image": med(r.get("cpu_ms_per_image", [])),
             "load_1min": r.get("load_1min"),
@@ -325,7 +337,8 @@ def markdown(meta: dict, rows: list[dict]) -> str:
               "CPU ms/image: user+sys CPU of all our processes (client, JVM, Python workers) per image "
               "in steady state, less sensitive than images/s to other load on the machine. Peak RSS for "
               "Flink: the largest Python process (embedded jobs run the UDF in loopback mode, inside the "
-              "client process, so with parallelism 2 both subtasks share it)."]
+              "client process, so with parallelism 2 both subtasks share it); for ML_PREDICT the JVM, "
+              "which runs the model (no Python worker)."]
     return "\n".join(lines) + "\n"
 
 

@@ -76,8 +76,10 @@ def test_every_project_script_splits_into_its_statements():
         "10_images.sql": ["CREATE"],
         "15_watch_images.sql": ["ALTER"],
         "20_functions.sql": ["CREATE"],
+        "21_model.sql": ["ADD", "CREATE"],
         "25_tutorial_knobs.sql": ["SET"] * (REPO / "sql" / "25_tutorial_knobs.sql").read_text().count("\nSET "),
         "30_classify.sql": ["CREATE", "CREATE", "CREATE", "EXECUTE"],
+        "31_ml_predict.sql": ["CREATE", "CREATE", "CREATE", "EXECUTE"],
     }
 
 

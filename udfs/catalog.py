@@ -23,10 +23,14 @@ IMAGES_COLUMNS = """\
 
 def use_format_jar(t_env: TableEnvironment) -> None:
     """Add the jar of the ``whole-file`` connector and format to ``pipeline.jars`` (once)."""
+    use_jar(t_env, jar_url())
+
+
+def use_jar(t_env: TableEnvironment, url: str) -> None:
+    """Add the jar at ``url`` (``file://...``) to ``pipeline.jars`` unless it is there."""
     config = t_env.get_config()
     # `flink run` pre-sets the value in Flink's list syntax; parse it rather than split at ';'
     jars = [j for j in Configuration.parse_list_value(config.get(_PIPELINE_JARS, "") or "") if j]
-    url = jar_url()
     if url not in jars:
         config.set(_PIPELINE_JARS, ";".join([*jars, url]))
 

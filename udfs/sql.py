@@ -6,7 +6,9 @@ Statements end with ``;``. Supported besides everything ``TableEnvironment.execu
 ``--`` and ``/* */`` comments, ``SET 'key' = 'value'`` (applied to the table config;
 ``classify.*`` keys also become job parameters for the UDF), ``EXECUTE STATEMENT SET BEGIN ...
 END;`` blocks, and ``${NAME}`` placeholders taken from ``-D NAME=value`` or the environment
-(``${FORMAT_JAR}`` is predefined: the whole-file format jar; inside a quoted literal the value's
+(predefined: ``${FORMAT_JAR}``, the whole-file format jar; ``${OPENVINO_JAR}``, the ``openvino``
+model provider's jar, built when a script first names it; ``${MODEL_PRESET}`` and ``${MODEL_PATH}``
+for sql/21_model.sql, ``resnet50`` and empty unless set; inside a quoted literal the value's
 quotes are doubled). Queries print their rows, INSERTs wait for their job; a batch job shows its
 progress while it runs and ends with its runtime and images/s. A failing statement stops the run
 with ``<file>:<line>`` and the cause. Ctrl-C cancels the running job (e.g. a streaming one) and
@@ -21,17 +23,17 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Mapping, TextIO
+from typing import Callable, Mapping, TextIO
 
 if __package__ in (None, ""):  # run as a file by `flink run -py udfs/sql.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyflink.table import ResultKind, TableEnvironment
 
-from udfs import settings
+from udfs import presets, settings
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
-from udfs.format_jar import jar_path
+from udfs.format_jar import jar_path, provider_jar_path
 from udfs.progress import LOG_INTERVAL, STOPPED, STOPPED_MESSAGE, wait_for_job
 from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 
@@ -91,9 +93,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+class Variables(dict):
+    """``${NAME}`` values; a lazy one (a jar to build) is computed when a script first names it."""
+
+    def __init__(self, values: Mapping[str, str], lazy: Mapping[str, Callable[[], str]]) -> None:
+        super().__init__(values)
+        self._lazy = {name: compute for name, compute in lazy.items() if name not in values}
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or name in self._lazy
+
+    def __getitem__(self, name: str) -> str:
+        if not super().__contains__(name) and name in self._lazy:
+            self[name] = self._lazy.pop(name)()
+        return super().__getitem__(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    variables = {**os.environ, "FORMAT_JAR": str(jar_path()), **args.defines}
+    variables = Variables({"MODEL_PRESET": presets.DEFAULT, "MODEL_PATH": "", **os.environ,
+                           "FORMAT_JAR": str(jar_path()), **args.defines},
+                          {"OPENVINO_JAR": lambda: str(provider_jar_path())})
     try:
         t_env = settings.configure(settings.table_environment(args.mode), args.conf, args.options)
         run_files(t_env, [*args.init, *args.file], variables,

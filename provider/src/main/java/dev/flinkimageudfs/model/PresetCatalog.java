@@ -1,0 +1,87 @@
+package dev.flinkimageudfs.model;
+
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The model presets and the {@code classify.*} option schema of the Python package, read from
+ * {@value #RESOURCE}, which the build generates with {@code python -m udfs.preset_data}: one
+ * source of truth for both sides.
+ */
+public final class PresetCatalog {
+
+    static final String RESOURCE = "/dev/flinkimageudfs/model/presets.json";
+
+    private static final PresetCatalog INSTANCE = load();
+
+    private final String defaultPreset;
+    private final Map<String, JsonNode> presets;
+    private final Map<String, JsonNode> options;
+
+    private PresetCatalog(String defaultPreset, Map<String, JsonNode> presets, Map<String, JsonNode> options) {
+        this.defaultPreset = defaultPreset;
+        this.presets = presets;
+        this.options = options;
+    }
+
+    public static PresetCatalog get() {
+        return INSTANCE;
+    }
+
+    private static PresetCatalog load() {
+        try (InputStream in = PresetCatalog.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException("openvino provider: the jar lacks " + RESOURCE + " (rebuild it with provider/build.sh)");
+            }
+            JsonNode root = new ObjectMapper().readTree(in);
+            Map<String, JsonNode> presets = new LinkedHashMap<>();
+            JsonNode entries = root.get("presets");
+            for (Iterator<String> names = entries.fieldNames(); names.hasNext(); ) {
+                String name = names.next();
+                presets.put(name, entries.get(name));
+            }
+            Map<String, JsonNode> options = new LinkedHashMap<>();
+            for (JsonNode option : root.get("options")) {
+                options.put(option.get("key").asText(), option);
+            }
+            return new PresetCatalog(
+                    root.get("default_preset").asText(),
+                    Collections.unmodifiableMap(presets),
+                    Collections.unmodifiableMap(options));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public String defaultPreset() {
+        return defaultPreset;
+    }
+
+    public List<String> presetNames() {
+        return new ArrayList<>(presets.keySet());
+    }
+
+    /** The preset entry (fields of {@code udfs.presets.ModelEntry}), or null. */
+    public JsonNode preset(String name) {
+        return presets.get(name);
+    }
+
+    /** The schema entry of a {@code classify.*} option: type, default, description, range. */
+    public JsonNode option(String classifyKey) {
+        JsonNode option = options.get(classifyKey);
+        if (option == null) {
+            throw new IllegalStateException("openvino provider: " + RESOURCE + " has no option " + classifyKey);
+        }
+        return option;
+    }
+}

@@ -1,0 +1,457 @@
+package dev.flinkimageudfs.model.openvino;
+
+import dev.flinkimageudfs.model.Preprocessing;
+
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.IntByReference;
+import com.sun.jna.ptr.LongByReference;
+import com.sun.jna.ptr.PointerByReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Files;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.ToIntFunction;
+
+/**
+ * A compiled classification model taking u8 BGR crops and giving probabilities, the Java side of
+ * {@code udfs/runtime.py}, step by step:
+ *
+ * <ol>
+ *   <li>read the model (anything {@code ov_core_read_model} reads: IR, ONNX, TFLite, ...);
+ *   <li>check it: one rank-4 input of the crop size, one output as wide as the label list;
+ *   <li>reshape the input to the batch size (automatic: 8 when the graph allows it, else 1);
+ *   <li>embed preprocessing with the C API's PrePostProcessor: tensor side u8 NHWC BGR, model side
+ *       the preset's layout and channel order, then element type, mean and scale;
+ *   <li>compile with the precision, performance hint, streams and cache directory;
+ *   <li>postprocess on the host (the C API has no custom postprocessing step): quantised scores are
+ *       normalised to sum 1, logits go through a softmax. "auto" decides once, by inferring a grey
+ *       image: a graph that already ends in a softmax gives non-negative scores summing to 1.
+ * </ol>
+ *
+ * <p>Every function of a job that asks for the same {@link ModelSpec} shares one compiled model
+ * (reference-counted): parallel subtasks in one TaskManager would otherwise compile one model
+ * each, every one sized by the performance hint for the whole machine.
+ */
+public final class ClassificationModel {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ClassificationModel.class);
+    private static final Map<ModelSpec, ClassificationModel> SHARED = new HashMap<>();
+    private static Pointer core; // created with the first model, freed with the last
+
+    /** What the host does to a row of output scores. */
+    enum Postprocessing {
+        NONE,
+        SOFTMAX,
+        NORMALISE
+    }
+
+    private final ModelSpec spec;
+    private final OpenVino ov;
+    private final Pointer compiled;
+    private final int batchSize;
+    private final Postprocessing postprocessing;
+    private int users;
+
+    private ClassificationModel(
+            ModelSpec spec, OpenVino ov, Pointer compiled, int batchSize, Postprocessing postprocessing) {
+        this.spec = spec;
+        this.ov = ov;
+        this.compiled = compiled;
+        this.batchSize = batchSize;
+        this.postprocessing = postprocessing;
+    }
+
+    /** The shared compiled model for {@code spec}, compiling it on first use. */
+    public static ClassificationModel acquire(ModelSpec spec) {
+        synchronized (SHARED) { // compiling under the lock: a second subtask waits rather than compiles
+            ClassificationModel model = SHARED.get(spec);
+            if (model == null) {
+                model = compile(spec);
+                SHARED.put(spec, model);
+            }
+            model.users++;
+            return model;
+        }
+    }
+
+    /** Gives the model back; the last user frees it, and the core with the job's last model. */
+    public void release() {
+        synchronized (SHARED) {
+            if (--users == 0) {
+                SHARED.remove(spec);
+                ov.c.ov_compiled_model_free(compiled);
+                if (SHARED.isEmpty()) { // each job's class loader has its own: do not leak one per job
+                    ov.c.ov_core_free(core);
+                    core = null;
+                }
+            }
+        }
+    }
+
+    public int batchSize() {
+        return batchSize;
+    }
+
+    /** Infer requests the device runs best with ({@code OPTIMAL_NUMBER_OF_INFER_REQUESTS}). */
+    public int optimalInferRequests() {
+        return Integer.parseInt(ov.property(compiled, "OPTIMAL_NUMBER_OF_INFER_REQUESTS").trim());
+    }
+
+    /** The precision the device infers in, e.g. {@code bf16} or {@code f32}. */
+    public String precision() {
+        return ov.property(compiled, "INFERENCE_PRECISION_HINT").trim();
+    }
+
+    public InferRequest newRequest() {
+        return new InferRequest(this, ov, compiled, batchSize, spec.preprocessing.cropSize, spec.numClasses);
+    }
+
+    /** Turns one row of output scores into probabilities, in place. */
+    void postprocess(float[] scores) {
+        switch (postprocessing) {
+            case SOFTMAX:
+                float max = Float.NEGATIVE_INFINITY;
+                for (float score : scores) {
+                    max = Math.max(max, score);
+                }
+                double sum = 0;
+                for (int i = 0; i < scores.length; i++) {
+                    scores[i] = (float) Math.exp(scores[i] - max);
+                    sum += scores[i];
+                }
+                divide(scores, sum);
+                break;
+            case NORMALISE:
+                double total = 0;
+                for (float score : scores) {
+                    total += score;
+                }
+                divide(scores, total);
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static void divide(float[] scores, double sum) {
+        if (sum > 0) {
+            for (int i = 0; i < scores.length; i++) {
+                scores[i] = (float) (scores[i] / sum);
+            }
+        }
+    }
+
+    // --- compiling -------------------------------------------------------------------------
+
+    private static ClassificationModel compile(ModelSpec spec) {
+        OpenVino ov = OpenVino.get(spec.libraryPath);
+        if (core == null) {
+            PointerByReference created = new PointerByReference();
+            ov.check(ov.c.ov_core_create(created), "create OpenVINO core");
+            core = created.getValue();
+        }
+        Pointer model = read(ov, spec);
+        try {
+            int[] elementTypes = check(ov, model, spec);
+            int batchSize = setBatchSize(ov, model, spec);
+            Pointer prepared = embedPreprocessing(ov, model, spec.preprocessing, elementTypes[0]);
+            Pointer compiled;
+            try {
+                compiled = compileModel(ov, prepared, spec);
+            } finally {
+                ov.c.ov_model_free(prepared);
+            }
+            Postprocessing postprocessing;
+            if (!isReal(elementTypes[1])) {
+                postprocessing = Postprocessing.NORMALISE; // quantised scores, e.g. a u8 softmax
+            } else if ("softmax".equals(spec.outputActivation)) {
+                postprocessing = Postprocessing.SOFTMAX;
+            } else if ("none".equals(spec.outputActivation)) {
+                postprocessing = Postprocessing.NONE;
+            } else {
+                postprocessing = endsInSoftmax(ov, compiled, batchSize, spec) ? Postprocessing.NONE : Postprocessing.SOFTMAX;
+            }
+            ClassificationModel result = new ClassificationModel(spec, ov, compiled, batchSize, postprocessing);
+            LOG.info(
+                    "Compiled '{}' for {}: batch {}, precision {}, {} streams, postprocessing {}, {}",
+                    spec.modelPath,
+                    spec.device,
+                    batchSize,
+                    result.precision(),
+                    ov.property(compiled, "NUM_STREAMS").trim(),
+                    postprocessing,
+                    spec.preprocessing);
+            return result;
+        } finally {
+            ov.c.ov_model_free(model);
+        }
+    }
+
+    private static Pointer read(OpenVino ov, ModelSpec spec) {
+        if (!Files.isRegularFile(spec.modelPath)) {
+            throw new IllegalArgumentException("model-path: model file not found: '" + spec.modelPath + "'");
+        }
+        PointerByReference model = new PointerByReference();
+        int status = ov.c.ov_core_read_model(core, spec.modelPath.toString(), null, model);
+        if (status != 0) {
+            throw new IllegalArgumentException(
+                    "model-path: cannot read model '"
+                            + spec.modelPath
+                            + "': "
+                            + OpenVino.firstLine(ov.c.ov_get_last_err_msg()));
+        }
+        return model.getValue();
+    }
+
+    /** Checks inputs, outputs and shapes; returns the input and output element types. */
+    private static int[] check(OpenVino ov, Pointer model, ModelSpec spec) {
+        LongByReference inputs = new LongByReference();
+        LongByReference outputs = new LongByReference();
+        ov.check(ov.c.ov_model_inputs_size(model, inputs), "count inputs");
+        ov.check(ov.c.ov_model_outputs_size(model, outputs), "count outputs");
+        if (inputs.getValue() != 1 || outputs.getValue() != 1) {
+            throw new IllegalArgumentException(
+                    String.format(
+                            "model-path: expected a model with 1 input and 1 output, got %d inputs and %d outputs",
+                            inputs.getValue(), outputs.getValue()));
+        }
+        Port input = Port.of(ov, model, true);
+        long[][] inputShape = input.shape;
+        if (inputShape == null || inputShape.length != 4) {
+            throw new IllegalArgumentException(
+                    "model-path: expected a rank-4 image input, got shape " + OpenVino.describe(inputShape));
+        }
+        String layout = spec.preprocessing.layout;
+        for (char axis : new char[] {'H', 'W'}) {
+            long[] dimension = inputShape[layout.indexOf(axis)];
+            if (OpenVino.isStatic(dimension) && dimension[0] != spec.preprocessing.cropSize) {
+                throw new IllegalArgumentException(
+                        String.format(
+                                "crop-size: expected %d (model input shape %s, layout %s), got '%d'",
+                                dimension[0], OpenVino.describe(inputShape), layout, spec.preprocessing.cropSize));
+            }
+        }
+        Port output = Port.of(ov, model, false);
+        long[][] outputShape = output.shape;
+        long[] width = outputShape == null || outputShape.length == 0 ? null : outputShape[outputShape.length - 1];
+        if (width == null || !OpenVino.isStatic(width) || width[0] != spec.numClasses) {
+            throw new IllegalArgumentException(
+                    String.format(
+                            "labels-path: the model outputs %s scores but the labels give %d (label count + background offset)",
+                            width == null ? "?" : OpenVino.describe(new long[][] {width}), spec.numClasses));
+        }
+        return new int[] {input.elementType, output.elementType};
+    }
+
+    /** Shape and element type of the model's (only) input or output. */
+    private static final class Port {
+        final long[][] shape;
+        final int elementType;
+
+        private Port(long[][] shape, int elementType) {
+            this.shape = shape;
+            this.elementType = elementType;
+        }
+
+        static Port of(OpenVino ov, Pointer model, boolean input) {
+            PointerByReference port = new PointerByReference();
+            ov.check(input ? ov.c.ov_model_const_input(model, port) : ov.c.ov_model_const_output(model, port),
+                    input ? "get input" : "get output");
+            try {
+                IntByReference type = new IntByReference();
+                ov.check(ov.c.ov_port_get_element_type(port.getValue(), type), "get element type");
+                return new Port(ov.partialShape(port.getValue()), type.getValue());
+            } finally {
+                ov.c.ov_output_const_port_free(port.getValue());
+            }
+        }
+    }
+
+    private static boolean isReal(int elementType) {
+        return elementType == OpenVinoC.ELEMENT_F32
+                || elementType == OpenVinoC.ELEMENT_F16
+                || elementType == OpenVinoC.ELEMENT_BF16
+                || elementType == OpenVinoC.ELEMENT_F64;
+    }
+
+    /**
+     * Reshapes the input to the batch size; 0 = the automatic size when the graph allows it,
+     * else 1. Graphs that hard-code a batch of 1 in a Reshape (TFLite exports, for one)
+     * either refuse the new shape or fold the batch away; both count as not batchable.
+     */
+    private static int setBatchSize(OpenVino ov, Pointer model, ModelSpec spec) {
+        int wanted = spec.batchSize > 0 ? spec.batchSize : spec.autoBatchSize;
+        String problem = reshape(ov, model, spec.preprocessing, wanted);
+        if (problem == null) {
+            return wanted;
+        }
+        if (spec.batchSize > 0) {
+            throw new IllegalArgumentException(
+                    String.format(
+                            "batch-size: the model cannot take batches of %d (%s); set 'batch-size' to 1, or 0 for automatic",
+                            wanted, problem));
+        }
+        LOG.info("Model '{}' has a fixed batch size: inferring one image per request", spec.modelPath);
+        String again = reshape(ov, model, spec.preprocessing, 1);
+        if (again != null) {
+            throw new IllegalArgumentException("model-path: cannot reshape the input to one image: " + again);
+        }
+        return 1;
+    }
+
+    /** Null when the model now takes {@code batch} images and gives {@code batch} rows. */
+    private static String reshape(OpenVino ov, Pointer model, Preprocessing preprocessing, int batch) {
+        String layout = preprocessing.layout;
+        long[] dims = {1, 1, 1, 1};
+        dims[layout.indexOf('N')] = batch;
+        dims[layout.indexOf('C')] = 3;
+        dims[layout.indexOf('H')] = preprocessing.cropSize;
+        dims[layout.indexOf('W')] = preprocessing.cropSize;
+        Memory shape = new Memory(24);
+        ov.check(ov.c.ov_partial_shape_create_static(4, dims, shape), "create shape");
+        try {
+            if (ov.c.ov_model_reshape_by_port_indexes(model, new long[] {0}, shape, 1) != 0) {
+                return OpenVino.firstLine(ov.c.ov_get_last_err_msg());
+            }
+        } finally {
+            ov.c.ov_partial_shape_free(shape);
+        }
+        long[][] output = Port.of(ov, model, false).shape;
+        if (output == null || !OpenVino.isStatic(output[0]) || output[0][0] != batch) {
+            return "a batch of " + batch + " images gives " + OpenVino.describe(output) + " scores";
+        }
+        return null;
+    }
+
+    private static Pointer embedPreprocessing(
+            OpenVino ov, Pointer model, Preprocessing preprocessing, int inputType) {
+        if ((preprocessing.mean != null || preprocessing.scale != null) && !isReal(inputType)) {
+            throw new IllegalArgumentException(
+                    "mean-values: the model takes integer input, so mean and scale must be empty");
+        }
+        try (Handles handles = new Handles(ov)) {
+            Pointer ppp = handles.take("create PrePostProcessor", r -> ov.c.ov_preprocess_prepostprocessor_create(model, r),
+                    ov.c::ov_preprocess_prepostprocessor_free);
+            Pointer input = handles.take("input info", r -> ov.c.ov_preprocess_prepostprocessor_get_input_info(ppp, r),
+                    ov.c::ov_preprocess_input_info_free);
+
+            Pointer tensor = handles.take("input tensor info", r -> ov.c.ov_preprocess_input_info_get_tensor_info(input, r),
+                    ov.c::ov_preprocess_input_tensor_info_free);
+            ov.check(ov.c.ov_preprocess_input_tensor_info_set_element_type(tensor, OpenVinoC.ELEMENT_U8), "tensor u8");
+            ov.check(ov.c.ov_preprocess_input_tensor_info_set_layout(tensor, handles.layout("NHWC")), "tensor NHWC");
+            ov.check(ov.c.ov_preprocess_input_tensor_info_set_color_format(tensor, OpenVinoC.COLOR_BGR), "tensor BGR");
+
+            Pointer modelInfo = handles.take("input model info", r -> ov.c.ov_preprocess_input_info_get_model_info(input, r),
+                    ov.c::ov_preprocess_input_model_info_free);
+            ov.check(ov.c.ov_preprocess_input_model_info_set_layout(modelInfo, handles.layout(preprocessing.layout)),
+                    "model layout " + preprocessing.layout);
+
+            Pointer steps = handles.take("preprocess steps", r -> ov.c.ov_preprocess_input_info_get_preprocess_steps(input, r),
+                    ov.c::ov_preprocess_preprocess_steps_free);
+            if ("RGB".equals(preprocessing.channelOrder)) {
+                ov.check(ov.c.ov_preprocess_preprocess_steps_convert_color(steps, OpenVinoC.COLOR_RGB), "BGR to RGB");
+            }
+            if (isReal(inputType)) {
+                ov.check(ov.c.ov_preprocess_preprocess_steps_convert_element_type(steps, OpenVinoC.ELEMENT_F32), "to f32");
+            }
+            if (preprocessing.mean != null) {
+                ov.check(
+                        ov.c.ov_preprocess_preprocess_steps_mean_multi_channels(steps, preprocessing.mean, preprocessing.mean.length),
+                        "mean");
+            }
+            if (preprocessing.scale != null) {
+                ov.check(
+                        ov.c.ov_preprocess_preprocess_steps_scale_multi_channels(steps, preprocessing.scale, preprocessing.scale.length),
+                        "scale");
+            }
+
+            Pointer output = handles.take("output info", r -> ov.c.ov_preprocess_prepostprocessor_get_output_info(ppp, r),
+                    ov.c::ov_preprocess_output_info_free);
+            Pointer outputTensor = handles.take("output tensor info", r -> ov.c.ov_preprocess_output_info_get_tensor_info(output, r),
+                    ov.c::ov_preprocess_output_tensor_info_free);
+            ov.check(ov.c.ov_preprocess_output_set_element_type(outputTensor, OpenVinoC.ELEMENT_F32), "output f32");
+
+            PointerByReference built = new PointerByReference();
+            ov.check(ov.c.ov_preprocess_prepostprocessor_build(ppp, built), "build preprocessing");
+            return built.getValue();
+        }
+    }
+
+    /** The C objects made while building the preprocessing, freed in reverse order at the end. */
+    private static final class Handles implements AutoCloseable {
+        private final OpenVino ov;
+        private final Deque<Runnable> frees = new ArrayDeque<>();
+
+        Handles(OpenVino ov) {
+            this.ov = ov;
+        }
+
+        /** Calls {@code make} with an out-pointer, checks it, and frees the result at the end. */
+        Pointer take(String what, ToIntFunction<PointerByReference> make, Consumer<Pointer> free) {
+            PointerByReference ref = new PointerByReference();
+            ov.check(make.applyAsInt(ref), what);
+            Pointer made = ref.getValue();
+            frees.push(() -> free.accept(made));
+            return made;
+        }
+
+        Pointer layout(String description) {
+            return take("layout " + description, r -> ov.c.ov_layout_create(description, r), ov.c::ov_layout_free);
+        }
+
+        @Override
+        public void close() {
+            frees.forEach(Runnable::run);
+        }
+    }
+
+    private static Pointer compileModel(OpenVino ov, Pointer model, ModelSpec spec) {
+        Object[] keysAndValues = new Object[spec.properties.size() * 2];
+        int i = 0;
+        for (Map.Entry<String, String> property : spec.properties.entrySet()) {
+            keysAndValues[i++] = property.getKey();
+            keysAndValues[i++] = property.getValue();
+        }
+        PointerByReference compiled = new PointerByReference();
+        int status = ov.c.ov_core_compile_model(core, model, spec.device, keysAndValues.length, compiled, keysAndValues);
+        if (status != 0) {
+            throw new IllegalArgumentException(
+                    "device: cannot compile '"
+                            + spec.modelPath
+                            + "' for '"
+                            + spec.device
+                            + "' with "
+                            + spec.properties
+                            + ": "
+                            + OpenVino.firstLine(ov.c.ov_get_last_err_msg()));
+        }
+        return compiled.getValue();
+    }
+
+    /** Infers a mid-grey batch: a graph ending in a softmax gives non-negative scores summing to 1. */
+    private static boolean endsInSoftmax(OpenVino ov, Pointer compiled, int batchSize, ModelSpec spec) {
+        ClassificationModel probe = new ClassificationModel(spec, ov, compiled, batchSize, Postprocessing.NONE);
+        try (InferRequest request = probe.newRequest()) {
+            byte[] grey = new byte[spec.preprocessing.cropSize * spec.preprocessing.cropSize * 3];
+            Arrays.fill(grey, (byte) 128);
+            request.putImage(0, grey);
+            request.infer();
+            float[] scores = request.probabilities(0);
+            double sum = 0;
+            for (float score : scores) {
+                if (score < -1e-6f) {
+                    return false;
+                }
+                sum += score;
+            }
+            return Math.abs(sum - 1) < 0.02;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package dev.flinkimageudfs.model.openvino;
+
+import dev.flinkimageudfs.model.NativeLibraries;
+
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.PointerByReference;
+
+import java.util.Objects;
+
+/** The loaded OpenVINO C API plus the few helpers every caller needs: status checks and shapes. */
+final class OpenVino {
+
+    private static OpenVino instance;
+
+    final OpenVinoC c;
+    private final String libraryPath;
+
+    private OpenVino(OpenVinoC c, String libraryPath) {
+        this.c = c;
+        this.libraryPath = libraryPath;
+    }
+
+    /** The API, loaded on first use (see {@link NativeLibraries#openVino}). */
+    static synchronized OpenVino get(String libraryPath) {
+        String path = libraryPath == null ? "" : libraryPath;
+        if (instance == null) {
+            instance = new OpenVino(NativeLibraries.openVino(OpenVinoC.class, path), path);
+        } else if (!Objects.equals(instance.libraryPath, path)) {
+            throw new IllegalStateException(
+                    "openvino provider: OpenVINO is already loaded in this job from '"
+                            + (instance.libraryPath.isEmpty() ? "the jar" : instance.libraryPath)
+                            + "'; every model of a job must use the same 'library-path'");
+        }
+        return instance;
+    }
+
+    /** Throws {@link OpenVinoException} naming {@code what} unless {@code status} is OK. */
+    void check(int status, String what) {
+        if (status != 0) {
+            String message = c.ov_get_last_err_msg();
+            if (message == null || message.isBlank()) {
+                message = c.ov_get_error_info(status);
+            }
+            throw new OpenVinoException(what + ": " + firstLine(message), status);
+        }
+    }
+
+    /** A string property of a compiled model, e.g. {@code INFERENCE_PRECISION_HINT}. */
+    String property(Pointer compiledModel, String key) {
+        PointerByReference value = new PointerByReference();
+        check(c.ov_compiled_model_get_property(compiledModel, key, value), "get property " + key);
+        try {
+            return value.getValue().getString(0);
+        } finally {
+            c.ov_free(value.getValue());
+        }
+    }
+
+    /**
+     * The partial shape of a port as {min, max} per dimension; {@code null} for a dynamic rank.
+     * {@code ov_partial_shape_t} is {rank: {int64 min, int64 max}, ov_dimension_t* dims}.
+     */
+    long[][] partialShape(Pointer port) {
+        Memory shape = new Memory(24);
+        check(c.ov_port_get_partial_shape(port, shape), "get partial shape");
+        try {
+            long rankMin = shape.getLong(0);
+            long rankMax = shape.getLong(8);
+            if (rankMin != rankMax || rankMin < 0) {
+                return null;
+            }
+            Pointer dims = shape.getPointer(16);
+            long[][] result = new long[(int) rankMin][];
+            for (int i = 0; i < result.length; i++) {
+                result[i] = new long[] {dims.getLong(16L * i), dims.getLong(16L * i + 8)};
+            }
+            return result;
+        } finally {
+            c.ov_partial_shape_free(shape);
+        }
+    }
+
+    static boolean isStatic(long[] dimension) {
+        return dimension[0] == dimension[1] && dimension[0] >= 0;
+    }
+
+    static String describe(long[][] shape) {
+        if (shape == null) {
+            return "[...]";
+        }
+        StringBuilder text = new StringBuilder("[");
+        for (int i = 0; i < shape.length; i++) {
+            if (i > 0) {
+                text.append(',');
+            }
+            text.append(isStatic(shape[i]) ? Long.toString(shape[i][0]) : "?");
+        }
+        return text.append(']').toString();
+    }
+
+    static String firstLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        for (String line : message.strip().split("\n")) {
+            if (!line.isBlank()) {
+                return line.strip();
+            }
+        }
+        return message.strip();
+    }
+}
