@@ -98,10 +98,11 @@ def worker_ceiling(spec: dict) -> dict:
         runtime.infer((i, crops[i % len(crops)]) for i in range(n))
         times.append(time.perf_counter() - t)
         cpu.append((time.process_time() - c) / n * 1000)
-    return {"times_s": times, "rates": [n / t for t in times], "compile_s": compile_s, "cpu_ms_per_image": cpu,
-            "precision": classifier.precision, "infer_requests": runtime.infer_requests,
-            "infer_batch": runtime.batch_size,
-            "peak_rss_mb": peak_rss_mb()}
+    result = {"times_s": times, "rates": [n / t for t in times], "compile_s": compile_s, "cpu_ms_per_image": cpu,
+              "precision": classifier.precision, "infer_requests": runtime.infer_requests,
+              "infer_batch": runtime.batch_size, "peak_rss_mb": peak_rss_mb()}
+    classifier.close()  # the model is freed now, not in interpreter shutdown
+    return result
 
 
 def worker_tight(spec: dict) -> dict:
@@ -139,9 +140,13 @@ def worker_tight(spec: dict) -> dict:
             cpu.append((time.process_time() - c) / len(files) * 1000)
             assert done == len(files), f"{len(files) - done} images failed"
     runtime = classifiers[0]._runtime
-    return {"times_s": times, "rates": [len(files) / t for t in times], "compile_s": compile_s, "cpu_ms_per_image": cpu,
-            "precision": classifiers[0].precision, "infer_requests": runtime.infer_requests,
-            "infer_batch": runtime.batch_size, "threads": threads, "batch": batch, "peak_rss_mb": peak_rss_mb()}
+    result = {"times_s": times, "rates": [len(files) / t for t in times], "compile_s": compile_s,
+              "cpu_ms_per_image": cpu, "precision": classifiers[0].precision,
+              "infer_requests": runtime.infer_requests, "infer_batch": runtime.batch_size, "threads": threads,
+              "batch": batch, "peak_rss_mb": peak_rss_mb()}
+    for classifier in classifiers:
+        classifier.close()
+    return result
 
 
 class RssSampler(threading.Thread):

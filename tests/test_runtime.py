@@ -223,3 +223,25 @@ def test_runtimes_with_the_same_settings_share_one_compiled_model(tmp_path):
     second.close()
     other_batch.close()
     assert not [key for key in _SharedModel._models if key.path == path]  # the last user released it
+
+
+@needs_shared
+def test_failing_crop_source_leaves_no_request_running():
+    """A batch of a slow model (f32 ResNet-50, 8 images: ~100 ms) is running when producing the
+    next crop fails: infer() waits for it before raising, so the next call starts from idle
+    requests rather than writing into a running one's input."""
+    entry = get_preset("resnet50_onnx")
+    runtime = ClassificationRuntime(SHARED / "models" / "light_resnet50.onnx", entry.preprocessing,
+                                    num_classes=1000, precision="f32", batch_size=8, infer_requests=1)
+    crops = random_crops(9, size=entry.preprocessing.crop_size)
+
+    def failing_after_one_batch():
+        yield from enumerate(crops[:8])
+        raise MemoryError("decoding failed")
+
+    with pytest.raises(MemoryError):
+        runtime.infer(failing_after_one_batch())
+    [request] = runtime._requests
+    assert request.wait_for(0), "the started batch is still running"
+    assert sorted(runtime.infer(enumerate(crops))) == list(range(9))
+    runtime.close()

@@ -108,21 +108,26 @@ class ClassificationRuntime:
             idle.append(request)
 
         request, batch, keys = None, None, []
-        for key, crop in crops:
-            if request is None:
-                if not idle:
-                    collect_oldest()
-                request = idle.pop()
-                batch = request.get_input_tensor(0).data  # (batch, H, W, 3) u8, the request's memory
-            batch[len(keys)] = crop
-            keys.append(key)
-            if len(keys) == self.batch_size:
+        try:
+            for key, crop in crops:
+                if request is None:
+                    if not idle:
+                        collect_oldest()
+                    request = idle.pop()
+                    batch = request.get_input_tensor(0).data  # (batch, H, W, 3) u8, the request's memory
+                batch[len(keys)] = crop
+                keys.append(key)
+                if len(keys) == self.batch_size:
+                    request.start_async()
+                    running.append((request, keys))
+                    request, keys = None, []
+            if keys:
                 request.start_async()
                 running.append((request, keys))
-                request, keys = None, []
-        if keys:
-            request.start_async()
-            running.append((request, keys))
+        finally:
+            # Also when producing the crops failed: no request is left running into the next call.
+            for started, _ in running:
+                started.wait()
         while running:
             collect_oldest()
         return results
@@ -194,9 +199,11 @@ class _SharedModel:
     def release(self) -> None:
         with self._lock:
             self.users -= 1
-            if self.users == 0:
-                del self._models[self.key]
-                self.compiled = None
+            if self.users > 0:
+                return
+            del self._models[self.key]
+            compiled, self.compiled = self.compiled, None
+        del compiled  # freed outside the lock: other subtasks' open() need not wait for it
 
 
 def prepare_model(
