@@ -317,9 +317,10 @@ SELECT path, p.label, p.class_id, p.error FROM (SELECT path, classify_resnet50(i
 
 
 class StreamingJob:
-    """A streaming classification job of ``folder/watched`` into ``folder/out``, submitted (attached)
-    in the background; ``cancel()`` or ``stop_with_savepoint()`` ends it. A job resumed from a
-    savepoint uses the same folder."""
+    """A streaming classification job of ``folder/watched`` into ``folder/out``, submitted detached
+    (``submit -d``: the SQL runner prints the job ID and returns while the job runs on);
+    ``cancel()`` or ``stop_with_savepoint()`` ends it. A job resumed from a savepoint uses the same
+    folder."""
 
     def __init__(self, cluster: Cluster, folder: Path, model_sql: Path, parallelism: int = 2,
                  savepoint: str | None = None):
@@ -328,16 +329,15 @@ class StreamingJob:
         self.watched.mkdir(parents=True, exist_ok=True)
         script = folder / "streaming.sql"
         script.write_text(STREAMING_SQL)
-        known = {job["jid"] for job in cluster.rest.jobs()}
         command = cluster.submit_command(["--mode", "streaming", "-i", str(model_sql), "-f", str(script)],
-                                         parallelism=parallelism, savepoint=savepoint)
-        self.log_path = folder / f"client-{len(known)}.log"
-        self.log = open(self.log_path, "w")
-        self.client = subprocess.Popen(command, env={**cluster.env(), "IMAGES_DIR": str(self.watched),
-                                                     "OUTPUT_DIR": str(self.out)},
-                                       stdout=self.log, stderr=subprocess.STDOUT)
-        self.job_id = self._wait(lambda: next((j["jid"] for j in cluster.rest.jobs() if j["jid"] not in known), None),
-                                 90, "the job to be submitted")
+                                         parallelism=parallelism, savepoint=savepoint, detached=True)
+        client = subprocess.run(command, env={**cluster.env(), "IMAGES_DIR": str(self.watched), "OUTPUT_DIR": str(self.out)},
+                                capture_output=True, text=True, timeout=120)
+        output = client.stdout + client.stderr
+        assert client.returncode == 0, f"client exited {client.returncode}: {output[-3000:]}"
+        submitted = re.search(r"Submitted job ([0-9a-f]{32}), not waiting for it \(detached\)", output)
+        assert submitted, f"no job ID in the detached client's output: {output[-3000:]}"
+        self.job_id = submitted.group(1)
         self.wait_running(90)
 
     def _wait(self, condition, timeout: float, what: str):
@@ -346,8 +346,8 @@ class StreamingJob:
             value = condition()
             if value:
                 return value
-            if self.client.poll() is not None and self.client.returncode != 0:
-                raise AssertionError(f"client exited {self.client.returncode}: {self.log_path.read_text()[-3000:]}")
+            if self.details()["state"] in ("FAILED", "CANCELED", "FINISHED"):
+                raise AssertionError(f"job {self.job_id} is {self.details()['state']} while waiting for {what}")
             time.sleep(0.2)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
@@ -392,37 +392,38 @@ class StreamingJob:
 
     def stop_with_savepoint(self, directory: Path) -> str:
         """Savepoint, then the job FINISHES (the savepoint can complete just before)."""
-        try:
-            savepoint = self.cluster.rest.stop_with_savepoint(self.job_id, str(directory))
-            self._wait_state(("FINISHED", "FAILED", "CANCELED"), 60)
-            return savepoint
-        finally:
-            self._end_client()
+        savepoint = self.cluster.rest.stop_with_savepoint(self.job_id, str(directory))
+        self._wait_state(("FINISHED", "FAILED", "CANCELED"), 60)
+        return savepoint
 
     def cancel(self) -> None:
-        try:
-            if self.details()["state"] not in ("FINISHED", "CANCELED", "FAILED"):
-                try:
-                    self.cluster.rest.cancel(self.job_id)
-                except urllib.error.HTTPError as error:
-                    if error.code != 409:  # 409: the job is already stopping
-                        raise
-                self._wait_state(("CANCELED", "FAILED", "FINISHED"), 60)
-        finally:
-            self._end_client()
-
-    def _end_client(self) -> None:
-        try:
-            self.client.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.client.kill()
-            self.client.wait(timeout=10)
-        self.log.close()
+        if self.details()["state"] not in ("FINISHED", "CANCELED", "FAILED"):
+            try:
+                self.cluster.rest.cancel(self.job_id)
+            except urllib.error.HTTPError as error:
+                if error.code != 409:  # 409: the job is already stopping
+                    raise
+            self._wait_state(("CANCELED", "FAILED", "FINISHED"), 60)
 
     def _wait_state(self, states, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.details()["state"] not in states:
             time.sleep(0.5)
+
+
+def test_detached_submit_refuses_a_query(cluster, tmp_path):
+    """A query prints its rows, which a detached client cannot: a clear error, and no job left running."""
+    script = tmp_path / "query.sql"
+    script.write_text("CREATE TABLE numbers (x INT) WITH ('connector' = 'datagen', 'rows-per-second' = '1');\n"
+                      "SELECT x FROM numbers;\n")
+    known = {job["jid"] for job in cluster.rest.jobs()}
+    command = cluster.submit_command(["--mode", "streaming", "-f", str(script)], detached=True)
+    client = subprocess.run(command, env=cluster.env(), capture_output=True, text=True, timeout=120)
+    assert client.returncode != 0
+    assert f"ERROR {script}:2: a query prints its rows, which needs an attached client" in client.stdout + client.stderr
+    started = [job for job in cluster.rest.jobs() if job["jid"] not in known]
+    assert started and all(cluster.rest.get(f"/jobs/{job['jid']}")["state"] in ("CANCELING", "CANCELED")
+                           for job in started)
 
 
 def wait_until(condition, timeout: float, what: str, interval: float = 1.0):

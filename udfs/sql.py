@@ -13,7 +13,8 @@ quotes are doubled). Queries print their rows, INSERTs wait for their job; a bat
 progress while it runs and ends with its runtime and images/s. A failing statement stops the run
 with ``<file>:<line>`` and the cause. Ctrl-C cancels the running job (e.g. a streaming one) and
 exits with status 130. The same file runs on a cluster with ``flink run -py udfs/sql.py -pyfs
-udfs -- -f ...`` (see README).
+udfs -- -f ...`` (see README); under ``flink run -d`` (``execution.attached: false``) INSERTs are
+submitted and not waited for: the runner prints their job IDs and returns.
 """
 
 from __future__ import annotations
@@ -43,18 +44,33 @@ _INSERT = re.compile(r"^(INSERT|EXECUTE\s+STATEMENT\s+SET|BEGIN|EXECUTE\s+INSERT
 
 def run_statement(t_env: TableEnvironment, statement: Statement, show_progress: bool = False,
                   log_interval: float = LOG_INTERVAL, out: TextIO = sys.stdout) -> None:
-    """Run one statement; wait for (and print) the job it starts, showing its progress if asked."""
+    """Run one statement; wait for (and print) the job it starts, showing its progress if asked,
+    or, detached, print its job ID and go on."""
     match = _SET.match(statement.text)
     if match:
         key, value = (group.replace("''", "'") for group in match.groups())
         settings.set_option(t_env, key, value)
         return
     result = t_env.execute_sql(statement.text)
-    if result.get_job_client() is None:
+    job = result.get_job_client()
+    if job is None:
         return
     is_query = result.get_result_kind() == ResultKind.SUCCESS_WITH_CONTENT and not _INSERT.match(statement.text)
+    if is_detached(t_env):
+        if is_query:
+            job.cancel().result()
+            raise ValueError("a query prints its rows, which needs an attached client: submit it without -d "
+                             "(or write the rows with INSERT INTO a sink)")
+        print(f"Submitted job {job.get_job_id()}, not waiting for it (detached) ({statement.where()})",
+              file=out, flush=True)
+        return
     line = wait_for_job(t_env, result, show_progress, print_rows=is_query, log_interval=log_interval)
     print(f"{line} ({statement.where()})", file=out, flush=True)
+
+
+def is_detached(t_env: TableEnvironment) -> bool:
+    """Whether the client was told not to wait for its jobs (``flink run -d``)."""
+    return t_env.get_config().get("execution.attached", "true").strip().lower() == "false"
 
 
 def run_files(t_env: TableEnvironment, files: list[Path], variables: Mapping[str, str],
