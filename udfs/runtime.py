@@ -124,10 +124,11 @@ class ClassificationRuntime:
             if keys:
                 request.start_async()
                 running.append((request, keys))
-        finally:
-            # Also when producing the crops failed: no request is left running into the next call.
+        except BaseException:
+            # Producing the crops failed: no request may be left running into the next call.
             for started, _ in running:
                 started.wait()
+            raise
         while running:
             collect_oldest()
         return results
