@@ -70,8 +70,15 @@ def _duration(seconds: float) -> str:
 def wait_for_job(t_env: TableEnvironment, result: TableResult, show_progress: bool = True,
                  print_rows: bool = False, log_interval: float = LOG_INTERVAL) -> str:
     """Wait for the job ``result`` started (printing its rows if asked) while showing its progress;
-    Ctrl-C cancels the job. Returns the summary line."""
+    Ctrl-C cancels the job. Returns the summary line. A detached client (``flink run -d``) does not
+    wait: the line then names the submitted job; rows to print make it cancel the job and fail."""
     job = result.get_job_client()
+    if is_detached(t_env):
+        if print_rows:
+            _cancel(job)
+            raise ValueError("a query prints its rows, which needs an attached client: submit it without -d "
+                             "(or write the rows with INSERT INTO a sink)")
+        return f"Submitted job {job.get_job_id()}, not waiting for it (detached)"
     try:
         with JobProgress(t_env, job, show=show_progress, log_interval=log_interval) as progress:
             if print_rows:
@@ -82,6 +89,11 @@ def wait_for_job(t_env: TableEnvironment, result: TableResult, show_progress: bo
         _cancel(job)
         raise
     return summary(job.get_job_execution_result().result().get_net_runtime(), progress.total)
+
+
+def is_detached(t_env: TableEnvironment) -> bool:
+    """Whether the client was told not to wait for its jobs (``flink run -d``)."""
+    return t_env.get_config().get("execution.attached", "true").strip().lower() == "false"
 
 
 def _cancel(job: JobClient) -> None:

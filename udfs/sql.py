@@ -44,33 +44,18 @@ _INSERT = re.compile(r"^(INSERT|EXECUTE\s+STATEMENT\s+SET|BEGIN|EXECUTE\s+INSERT
 
 def run_statement(t_env: TableEnvironment, statement: Statement, show_progress: bool = False,
                   log_interval: float = LOG_INTERVAL, out: TextIO = sys.stdout) -> None:
-    """Run one statement; wait for (and print) the job it starts, showing its progress if asked,
-    or, detached, print its job ID and go on."""
+    """Run one statement; wait for (and print) the job it starts, showing its progress if asked."""
     match = _SET.match(statement.text)
     if match:
         key, value = (group.replace("''", "'") for group in match.groups())
         settings.set_option(t_env, key, value)
         return
     result = t_env.execute_sql(statement.text)
-    job = result.get_job_client()
-    if job is None:
+    if result.get_job_client() is None:
         return
     is_query = result.get_result_kind() == ResultKind.SUCCESS_WITH_CONTENT and not _INSERT.match(statement.text)
-    if is_detached(t_env):
-        if is_query:
-            job.cancel().result()
-            raise ValueError("a query prints its rows, which needs an attached client: submit it without -d "
-                             "(or write the rows with INSERT INTO a sink)")
-        print(f"Submitted job {job.get_job_id()}, not waiting for it (detached) ({statement.where()})",
-              file=out, flush=True)
-        return
     line = wait_for_job(t_env, result, show_progress, print_rows=is_query, log_interval=log_interval)
     print(f"{line} ({statement.where()})", file=out, flush=True)
-
-
-def is_detached(t_env: TableEnvironment) -> bool:
-    """Whether the client was told not to wait for its jobs (``flink run -d``)."""
-    return t_env.get_config().get("execution.attached", "true").strip().lower() == "false"
 
 
 def run_files(t_env: TableEnvironment, files: list[Path], variables: Mapping[str, str],
