@@ -6,7 +6,7 @@
 #   - the CPU set of OpenVINO's native libraries from the installed openvino wheel, plus
 #     libturbojpeg (Debian: libturbojpeg0), with a MANIFEST naming them and their fingerprint.
 # Nothing native is committed: everything is copied from this machine at build time.
-# Prints the jar path on success.   PYTHON=/path/to/venv/python provider/build.sh
+# Prints the jar path on success.   PYTHON=/path/to/venv/python [JAR_DIR=udfs/lib] provider/build.sh
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -80,4 +80,4 @@ for file in metadata.distribution("openvino").files or []:
         shutil.copy(file.locate(), f"{sys.argv[1]}/openvino-{file.name}")
 PY
 
-package_jar "$classes" "$root/udfs/lib/flink-openvino-model.jar"
+package_jar "$classes" "${JAR_DIR:-$root/udfs/lib}/flink-openvino-model.jar"

@@ -17,8 +17,8 @@ from udfs.config_file import read_config_file
 from udfs.presets import get_preset
 
 from conftest import REPO
-from deploy_files import (DASHBOARD, DEPLOY, build_args, copied_from_checkout, final_stage, job_args, manifest,
-                          model_dir, run_commands)
+from deploy_files import (DASHBOARD, DEPLOY, build_args, copied_from_checkout, dockerfile, final_stage, job_args,
+                          manifest, model_dir, run_commands)
 
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 
@@ -56,7 +56,20 @@ def test_manifest_runs_the_wheels_flink_version(flink_version):
 def test_image_is_the_same_flink_and_pyflink(flink_version):
     assert build_args()["FLINK_IMAGE"].startswith(f"flink:{flink_version}-")
     assert f'pip install --no-cache-dir "apache-flink=={flink_version}"' in run_commands()
-    assert "format/build.sh" in run_commands(), "the format jar is built into the installed package"
+    assert "pip install --no-cache-dir ." in run_commands(), "the wheel build puts both jars into the package"
+
+
+def test_build_stage_copies_what_the_wheel_build_reads():
+    """pyproject.toml, the package, and what MANIFEST.in lists for the sdist (the Java sources,
+    the build scripts and backend, the data files)."""
+    needed = {"pyproject.toml", "MANIFEST.in", "README.md", "udfs"}
+    for line in (REPO / "MANIFEST.in").read_text().splitlines():
+        if line.split()[:1] in (["graft"], ["include"]):
+            needed |= {path.split("/")[0] for path in line.split()[1:]}
+    stages = [i for i, (kind, _) in enumerate(dockerfile()) if kind == "FROM"] + [len(dockerfile())]
+    [build] = [dockerfile()[start:end] for start, end in zip(stages, stages[1:]) if dockerfile()[start][1].endswith(" AS build")]
+    copied = {source for kind, arguments in build if kind == "COPY" for source in arguments.split()[:-1]}
+    assert needed <= copied, needed - copied
 
 
 def test_python_is_the_images_virtualenv():
