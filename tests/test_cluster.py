@@ -25,7 +25,7 @@ from udfs.cluster import Cluster
 from udfs.cluster.conf import flink_home
 from udfs.cluster.prometheus import scrape_config
 
-from conftest import REPO as ROOT, SHARED, subprocess_env
+from conftest import REPO as ROOT, SHARED, missing, subprocess_env
 from deploy_files import local_job_args, manifest
 from prometheus_server import PrometheusServer
 
@@ -38,7 +38,7 @@ GRAFANA_DASHBOARD = ROOT / "deploy" / "grafana" / "flink-image-udfs.json"
 CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
 
 if not (PHOTOS.is_dir() and MODEL.is_file()):
-    pytest.skip(f"{SHARED} (photos, mobilenet model) not available", allow_module_level=True)
+    pytest.skip(missing("photos, mobilenet model"), allow_module_level=True)
 
 MODEL_OPTIONS = {"classify.model": "mobilenet_v2_quant", "classify.model-path": str(MODEL), "classify.precision": "f32"}
 MODEL_SQL = "".join(f"SET '{key}' = '{value}';\n" for key, value in MODEL_OPTIONS.items())

@@ -26,7 +26,7 @@ from pyflink.table.udf import udf
 
 from udfs.catalog import IMAGES_COLUMNS, create_images_table, sql_string, use_format_jar
 
-from conftest import SHARED
+from conftest import SHARED, missing
 
 # Bytes that break line-oriented formats: LF, CRLF, NUL and a lone CR.
 TRICKY = b"line1\nline2\r\n\x00\x00nul\rend"
@@ -512,7 +512,7 @@ def test_streaming_source_picks_up_new_files(
 # --- the shared ImageNet sample ----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not (SHARED / "images" / "imagenet-dev").is_dir(), reason="no ../shared")
+@pytest.mark.skipif(not (SHARED / "images" / "imagenet-dev").is_dir(), reason=missing("imagenet-dev photos"))
 @pytest.mark.flink
 def test_imagenet_dev_folder(batch_env: TableEnvironment, kind: str) -> None:
     folder = SHARED / "images" / "imagenet-dev"
