@@ -393,7 +393,7 @@ class StreamingJob:
     def stop_with_savepoint(self, directory: Path) -> str:
         """Savepoint, then the job FINISHES (the savepoint can complete just before)."""
         savepoint = self.cluster.rest.stop_with_savepoint(self.job_id, str(directory))
-        self._wait_state(("FINISHED", "FAILED", "CANCELED"), 60)
+        self._wait_state(("FINISHED", "FAILED", "CANCELED"), 120)
         return savepoint
 
     def cancel(self) -> None:
@@ -403,11 +403,12 @@ class StreamingJob:
             except urllib.error.HTTPError as error:
                 if error.code != 409:  # 409: the job is already stopping
                     raise
-            self._wait_state(("CANCELED", "FAILED", "FINISHED"), 60)
+            self._wait_state(("CANCELED", "FAILED", "FINISHED"), 120)
 
     def _wait_state(self, states, timeout):
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.details()["state"] not in states:
+        while (state := self.details()["state"]) not in states:
+            assert time.monotonic() < deadline, f"job {self.job_id} still {state} after {timeout} s, expected {' or '.join(states)}"
             time.sleep(0.5)
 
 

@@ -229,7 +229,7 @@ def test_streaming_demo_classifies_files_as_they_land_and_stops_on_ctrl_c(tmp_pa
             (incoming / f".{name}.part").write_bytes((SAMPLES / name).read_bytes())
             (incoming / f".{name}.part").rename(incoming / name)
             wait_for(lambda: predicted(name), f"prediction for {name}")
-        assert any("hotdog" in line for line in lines if predicted("hot_dog.jpg"))
+        assert any(f"{incoming / 'hot_dog.jpg'}, hotdog, " in line for line in lines), lines  # its label
         wait_for(lambda: len(json_lines(output)) == 2, "JSON lines committed by a checkpoint", 120)
         assert len(processes_with(marker)) >= 2, "the runner and its JVM carry the marker"
     finally:

@@ -25,6 +25,7 @@ from pyflink.table.explain_detail import ExplainDetail
 from pyflink.table.udf import udf
 
 from udfs.catalog import IMAGES_COLUMNS, create_images_table, sql_string, use_format_jar
+from udfs.failures import failure_message
 
 from conftest import SHARED, missing
 
@@ -93,32 +94,52 @@ def collect(t_env: TableEnvironment, sql: str) -> list:
         return list(rows)
 
 
+class _Rows(queue.Queue):
+    """A running query's rows; a failure of its job, which the reader puts in their place, is
+    raised by ``get`` with its cause (instead of ``get`` waiting out its timeout)."""
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        item = super().get(block, timeout)
+        if isinstance(item, Exception):
+            raise AssertionError(f"the streaming job failed: {failure_message(item)}") from item
+        return item
+
+
 @contextmanager
-def streaming_rows(t_env: TableEnvironment, sql: str) -> Iterator[queue.Queue]:
+def streaming_rows(t_env: TableEnvironment, sql: str) -> Iterator[_Rows]:
     """Runs an unbounded query; yields a queue of its rows as ``(first column, bytes of the
-    second)``, filled by a thread, and cancels the job on exit."""
+    second)``, filled by a thread, and cancels the job on exit. A job that fails before that
+    fails the test with its cause."""
     result = t_env.execute_sql(sql)
     rows = result.collect()
-    received: queue.Queue = queue.Queue()
+    received = _Rows()
+    cancelled = threading.Event()
+    failures: list[Exception] = []
 
     def drain() -> None:
         try:
             for row in rows:
                 received.put((row[0], bytes(row[1])))
-        except Exception:  # the job was cancelled
-            pass
+        except Exception as error:
+            if not cancelled.is_set():  # not the end of the job this context cancels
+                failures.append(error)
+                received.put(error)
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
         yield received
     finally:
-        # PyFlink's CompletableFuture.result() takes no timeout: wait for it in a helper thread.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(result.get_job_client().cancel().result).result(timeout=60)
+        cancelled.set()
+        if not failures:  # a failed job is over (and its MiniCluster may be gone)
+            # PyFlink's CompletableFuture.result() takes no timeout: wait for it in a helper thread.
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(result.get_job_client().cancel().result).result(timeout=60)
         rows.close()
         reader.join(timeout=60)
     assert not reader.is_alive()
+    if failures:
+        raise AssertionError(f"the streaming job failed: {failure_message(failures[0])}") from failures[0]
 
 
 def sha256(data: bytes) -> str:
