@@ -320,10 +320,11 @@ class JobProgress:
         if self._first is not None and images > self._first[1]:
             rate = (images - self._first[1]) / (now - self._first[0])
         done = images + totals[_RECORDS_OUT]  # either moving is progress
-        if done != self._last_classified[1]:
+        waiting = max(totals[_RECORDS_IN] - totals[_RECORDS_OUT], 0)
+        if done != self._last_classified[1] or not waiting:
+            # the clock starts again at every classified row, and while no row waits
             self._last_classified = (now, done)
             self._stall_reported = False
-        waiting = max(totals[_RECORDS_IN] - totals[_RECORDS_OUT], 0)
         self.progress = Progress(images, errors, self.total, rate, waiting=waiting)
 
     def _stall(self) -> str | None:
