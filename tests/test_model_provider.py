@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from py4j.java_gateway import get_field
+from py4j.protocol import Py4JJavaError
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -31,7 +33,7 @@ from udfs.preset_data import preset_document
 from udfs.presets import get_preset
 
 from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
-from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files
+from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files, scan_bomb_jpeg
 from test_classify_flink import F32, MOBILENET, classify_folder, top1_top5
 
 IMAGENET_DEV = SHARED / "images" / "imagenet-dev"
@@ -234,6 +236,35 @@ def test_hostile_corpus_gives_one_row_per_file(mode, tmp_path, capsys):
         print(f"\n[hostile corpus through ML_PREDICT, {mode}]")
         for name in sorted(rows):
             print(f"  {name:20} {rows[name][0] or ''!s:24} {rows[name][-1] or ''}")
+
+
+@pytest.mark.flink
+def test_java_decoder_refuses_a_scan_bomb_before_it_costs_time(capsys):
+    """A scan bomb like test_hostile_input's through the provider's decoder (TurboJPEG):
+    refused by the marker walk at once; with the limit lifted (TJFLAG_LIMITSCANS off too) every
+    scan is applied."""
+    t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()))
+    create_classifier_model(t_env)  # puts the jar on the gateway's class path
+    jvm = get_gateway().jvm
+    decoder = jvm.dev.flinkimageudfs.model.image.ImageDecoder()
+    decoder.decode(corpus_files()["exif6.jpg"][0], 50_000_000, 1 << 30, 500, 0)  # loads TurboJPEG
+    bomb = scan_bomb_jpeg(1024, 1024, 600)  # larger than the Python test's: a py4j call costs ~30 ms
+    timings = {}
+    for limit in (500, 10**6):
+        started = time.perf_counter()
+        try:
+            decoded = decoder.decode(bomb, 50_000_000, 1 << 30, limit, 0)
+            outcome = f"{get_field(decoded, 'width')}x{get_field(decoded, 'height')}"
+        except Py4JJavaError as error:
+            outcome = error.java_exception.getMessage()
+        timings[limit] = (time.perf_counter() - started, outcome)
+    decoder.close()
+    with capsys.disabled():
+        print(f"\n[scan bomb in Java] refused in {timings[500][0] * 1000:.1f} ms, decoded with the limit lifted in "
+              f"{timings[10**6][0] * 1000:.0f} ms ({timings[10**6][1]})")
+    assert "too many scans: JPEG with more than 500 scans > max 500" in timings[500][1]
+    assert timings[10**6][1] == "1024x1024"
+    assert timings[10**6][0] > 10 * timings[500][0]
 
 
 def test_corpus_formats_the_provider_refuses_are_real_files():

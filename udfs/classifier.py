@@ -120,7 +120,8 @@ class ImageClassifier:
         if data is None:
             return NULL_IMAGE_ERROR
         try:
-            image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes, self._min_side)
+            image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes, self._min_side,
+                                 self.config.max_jpeg_scans)
         except ImageDecodeError as error:
             log.warning("row %d: cannot classify image: %s", row, error)
             return str(error)
