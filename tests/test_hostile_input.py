@@ -1,7 +1,7 @@
 """Hostile input and misconfiguration: nothing crashes, nothing is lost, every error is clear.
 
-The generated corpus (tests/corpus.py) goes through a real Flink batch job and through
-``ImageClassifier.classify`` directly; decompression bombs are decoded in fresh subprocesses to
+The generated corpus (tests/corpus.py) goes through ``ImageClassifier.classify`` directly (through
+real Flink jobs of both paths: test_golden.py); decompression bombs are decoded in fresh subprocesses to
 measure their peak memory; a missing model file fails the job naming ``classify.model-path``.
 """
 
@@ -19,7 +19,7 @@ from udfs.config import load_config
 from udfs.preprocess import ImageDecodeError, decode_image
 
 from conftest import REPO, SHARED, needs_shared, subprocess_env
-from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files, scan_bomb_jpeg
+from corpus import build_corpus, corpus_files, scan_bomb_jpeg
 from test_classify_flink import MOBILENET, classify_folder
 
 
@@ -55,21 +55,8 @@ def test_corpus_directly_through_the_classifier(corpus):
         check(name, expectations[name].expected_error(through_table=False), prediction.label, prediction.error)
 
 
-@pytest.mark.flink
-@needs_shared
-def test_corpus_through_a_flink_job(corpus, capsys):
-    folder, expectations = corpus
-    rows = classify_folder(folder, MOBILENET, **OVERSIZE_TABLE_OPTIONS)  # the job must succeed
-    assert sorted(rows) == sorted(expectations), "rows out = rows in"
-    for name, expectation in sorted(expectations.items()):
-        label, class_id, probability, top_ids, top_probabilities, error = rows[name]
-        check(name, expectation.expected_error(through_table=True), label, error)
-        if error is not None:
-            assert (class_id, probability, top_ids, top_probabilities) == (None, None, None, None), name
-    with capsys.disabled():
-        print("\n[hostile corpus through Flink]")
-        for name in sorted(rows):
-            print(f"  {name:20} {rows[name][0] or ''!s:24} {rows[name][-1] or ''}")
+# The corpus through real Flink jobs (the UDF and ML_PREDICT), with one table of expectations
+# for both paths: tests/test_golden.py.
 
 
 # --- decompression bombs: peak memory -----------------------------------------------------------

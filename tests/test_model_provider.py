@@ -34,7 +34,7 @@ from udfs.preset_data import preset_document
 from udfs.presets import get_preset
 
 from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
-from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files, scan_bomb_jpeg
+from corpus import build_corpus, corpus_files, scan_bomb_jpeg
 from test_classify_flink import F32, MOBILENET, classify_folder, top1_top5
 
 IMAGENET_DEV = SHARED / "images" / "imagenet-dev"
@@ -211,34 +211,8 @@ def test_sync_and_async_give_the_same_rows():
 
 # --- hostile input --------------------------------------------------------------------------------
 
-# Formats OpenCV reads and the provider's decoders (TurboJPEG, javax.imageio) do not.
-UNSUPPORTED = {"image.webp", "image.ppm", "image.pgm", "image.hdr", "image.jp2", "bomb.ppm", "bomb.hdr", "bomb.jp2"}
-
-
-def provider_expectation(name: str, expectation) -> str | None:
-    return "unsupported format" if name in UNSUPPORTED else expectation.expected_error(through_table=True)
-
-
-@pytest.mark.flink
-@pytest.mark.parametrize("mode", ["async", "sync"])
-def test_hostile_corpus_gives_one_row_per_file(mode, tmp_path, capsys):
-    expectations = build_corpus(tmp_path)
-    rows = predict_folder(tmp_path, MOBILENET, runtime={"async": str(mode == "async").lower()},
-                          **OVERSIZE_TABLE_OPTIONS)  # the job must succeed
-    assert sorted(rows) == sorted(expectations), "rows out = rows in"
-    for name, expectation in sorted(expectations.items()):
-        label, class_id, probability, top_ids, top_probabilities, error = rows[name]
-        expected = provider_expectation(name, expectation)
-        if expected is None:
-            assert error is None and label, f"{name}: expected a prediction, got error {error!r}"
-        else:
-            assert error and expected in error, f"{name}: expected an error containing {expected!r}, got {error!r}"
-            assert (label, class_id, probability, top_ids, top_probabilities) == (None,) * 5, name
-    assert sum(provider_expectation(n, e) is None for n, e in expectations.items()) >= 12  # valid, unusual images
-    with capsys.disabled():
-        print(f"\n[hostile corpus through ML_PREDICT, {mode}]")
-        for name in sorted(rows):
-            print(f"  {name:20} {rows[name][0] or ''!s:24} {rows[name][-1] or ''}")
+# The hostile corpus through ML_PREDICT (async and sync) and through the UDF, with one table of
+# expectations: tests/test_golden.py.
 
 
 @pytest.mark.flink
@@ -268,11 +242,6 @@ def test_java_decoder_refuses_a_scan_bomb_before_it_costs_time(capsys):
     assert "too many scans: JPEG with more than 500 scans > max 500" in timings[500][1]
     assert timings[10**6][1] == "1024x1024"
     assert timings[10**6][0] > 10 * timings[500][0]
-
-
-def test_corpus_formats_the_provider_refuses_are_real_files():
-    files = corpus_files()
-    assert UNSUPPORTED <= set(files)
 
 
 # --- one JVM, several jobs ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import struct
 import sys
 from typing import NamedTuple
 
+from udfs import rules
 from udfs.config import OPTIONS_BY_KEY
 from udfs.presets import Preprocessing
 
@@ -185,10 +186,8 @@ def _tiff_header(data: bytes) -> Header:
         for index, count in enumerate(tags.get(counts_tag, ())):
             offset = offsets[index] if index < len(offsets) else 0
             if count > len(data) or offset + count > len(data):
-                raise ImageDecodeError(
-                    f"truncated or corrupt TIFF: {kind} {index} declares {count} bytes at offset {offset}, "
-                    f"past the end of the file ({len(data)} bytes)"
-                )
+                raise ImageDecodeError(rules.error("past_end_of_file", part=kind, index=index, count=count,
+                                                   offset=offset, size=len(data)))
     bits = tags.get(258, (1,))[0]
     return Header(tags[256][0], tags[257][0], tags.get(277, (1,))[0], (bits + 7) // 8)
 
@@ -239,16 +238,16 @@ def _sniff(data: bytes) -> tuple[str | None, Header | None]:
                 return name, None
             try:
                 return name, read_header(data)
-            except (struct.error, IndexError, ValueError) as error:
-                if isinstance(error, ImageDecodeError):
-                    raise
+            except ImageDecodeError:
+                raise
+            except Exception:  # struct.error, IndexError...: hostile headers are this image's error
                 raise ImageDecodeError(f"truncated or corrupt {name} header") from None
     return None, None
 
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise ImageDecodeError(f"too many pixels: declared {width}x{height} > max {max_pixels}")
+        raise ImageDecodeError(rules.error("too_many_pixels", width=width, height=height, max=max_pixels))
     if width * height > OPENCV_MAX_PIXELS:  # OpenCV would refuse it with a misleading message
         raise ImageDecodeError(
             f"too many pixels: declared {width}x{height} > OpenCV's process-wide cap "
@@ -261,10 +260,9 @@ def _check_header(header: Header, max_pixels: int) -> None:
     _check_pixels(header.width, header.height, max_pixels)
     budget = BYTES_PER_PIXEL_BUDGET * max_pixels
     if header.decoded_bytes > budget:
-        raise ImageDecodeError(
-            f"too many bytes to decode: declared {header.width}x{header.height}, {header.channels} channels of "
-            f"{header.sample_bytes} bytes = {header.decoded_bytes} > max {budget} (3 x max-pixels)"
-        )
+        raise ImageDecodeError(rules.error("too_many_decoded_bytes", width=header.width, height=header.height,
+                                           channels=header.channels, sample_bytes=header.sample_bytes,
+                                           bytes=header.decoded_bytes, max=budget))
 
 
 # libjpeg scales by 1/2, 1/4 or 1/8 while decoding (in the DCT domain): less work than decoding
@@ -299,15 +297,15 @@ def decode_image(
     input, and for anything else a decoder throws: one bad image is one error row.
     """
     if not data:
-        raise ImageDecodeError("empty input: 0 bytes")
+        raise ImageDecodeError(rules.error("empty"))
     if max_bytes is not None and len(data) > max_bytes:
-        raise ImageDecodeError(f"too many bytes: {len(data)} > max {max_bytes}")
+        raise ImageDecodeError(rules.error("too_many_bytes", size=len(data), max=max_bytes))
     data = bytes(data)
     image_format, declared = _sniff(data)
     if declared is not None:
         _check_header(declared, max_pixels)
     if image_format == "JPEG" and jpeg_scans(data, max_jpeg_scans) > max_jpeg_scans:
-        raise ImageDecodeError(f"too many scans: JPEG with more than {max_jpeg_scans} scans > max {max_jpeg_scans}")
+        raise ImageDecodeError(rules.error("too_many_scans", max=max_jpeg_scans))
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), _read_flag(image_format, declared, min_side))
     except cv2.error as error:

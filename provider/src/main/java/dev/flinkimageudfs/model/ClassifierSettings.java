@@ -258,9 +258,11 @@ public final class ClassifierSettings implements Serializable {
         } catch (IOException e) {
             throw new IllegalArgumentException("labels-path: cannot read labels '" + labelsPath + "': " + e, e);
         }
-        List<String> labels = new ArrayList<>(Arrays.asList(text.split("\r?\n")));
-        while (!labels.isEmpty() && labels.get(labels.size() - 1).isEmpty()) {
-            labels.remove(labels.size() - 1); // splitlines() drops only the final newline
+        // split as udfs.rules.split_labels: a final line break ends the last line
+        List<String> labels =
+                new ArrayList<>(Arrays.asList(text.split(PresetCatalog.get().rule("label_line_break").asText(), -1)));
+        if (!labels.isEmpty() && labels.get(labels.size() - 1).isEmpty()) {
+            labels.remove(labels.size() - 1);
         }
         if (labels.isEmpty()) {
             throw new IllegalArgumentException("labels-path: no labels in '" + labelsPath + "'");

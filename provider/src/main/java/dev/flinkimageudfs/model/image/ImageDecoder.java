@@ -1,5 +1,7 @@
 package dev.flinkimageudfs.model.image;
 
+import dev.flinkimageudfs.model.PresetCatalog;
+
 /**
  * Encoded bytes to an upright 8-bit BGR image, with the checks of {@code udfs.preprocess}, made
  * from the header before anything is decoded: empty input, too many bytes, too many pixels, too
@@ -21,6 +23,9 @@ public final class ImageDecoder implements AutoCloseable {
     /** Decoded bytes allowed per allowed pixel: 8-bit BGR. */
     static final int BYTES_PER_PIXEL_BUDGET = 3;
 
+    /** The error texts, shared with {@code udfs.preprocess} ({@code udfs.rules.ERRORS}). */
+    static final PresetCatalog RULES = PresetCatalog.get();
+
     private TurboJpegDecoder jpeg;
 
     /** {@link #decode(byte[], long, long, int, int)} with libjpeg-turbo's scan limit. */
@@ -35,10 +40,10 @@ public final class ImageDecoder implements AutoCloseable {
     public DecodedImage decode(byte[] data, long maxPixels, long maxBytes, int maxJpegScans, int minSide)
             throws ImageDecodeException {
         if (data.length == 0) {
-            throw new ImageDecodeException("empty input: 0 bytes");
+            throw new ImageDecodeException(RULES.error("empty"));
         }
         if (data.length > maxBytes) {
-            throw new ImageDecodeException("too many bytes: " + data.length + " > max " + maxBytes);
+            throw new ImageDecodeException(RULES.error("too_many_bytes", "size", data.length, "max", maxBytes));
         }
         String format = sniff(data);
         if (format == null) {
@@ -69,7 +74,7 @@ public final class ImageDecoder implements AutoCloseable {
     static void checkPixels(long width, long height, long maxPixels) throws ImageDecodeException {
         if (width * height > maxPixels) {
             throw new ImageDecodeException(
-                    "too many pixels: declared " + width + "x" + height + " > max " + maxPixels);
+                    RULES.error("too_many_pixels", "width", width, "height", height, "max", maxPixels));
         }
     }
 
@@ -79,15 +84,15 @@ public final class ImageDecoder implements AutoCloseable {
         checkPixels(width, height, maxPixels);
         long bytes = width * height * channels * bytesPerSample;
         if (bytes > BYTES_PER_PIXEL_BUDGET * maxPixels) {
-            throw new ImageDecodeException(String.format(
-                    "too many bytes to decode: declared %dx%d, %d channels of %d bytes = %d > max %d (3 x max-pixels)",
-                    width, height, channels, bytesPerSample, bytes, BYTES_PER_PIXEL_BUDGET * maxPixels));
+            throw new ImageDecodeException(RULES.error("too_many_decoded_bytes", "width", width, "height", height,
+                    "channels", channels, "sample_bytes", bytesPerSample, "bytes", bytes,
+                    "max", BYTES_PER_PIXEL_BUDGET * maxPixels));
         }
     }
 
     static void checkScans(byte[] data, int maxScans) throws ImageDecodeException {
         if (ImageHeader.jpegScans(data, maxScans) > maxScans) {
-            throw new ImageDecodeException("too many scans: JPEG with more than " + maxScans + " scans > max " + maxScans);
+            throw new ImageDecodeException(RULES.error("too_many_scans", "max", maxScans));
         }
     }
 

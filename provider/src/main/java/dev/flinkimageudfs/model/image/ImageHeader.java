@@ -223,9 +223,8 @@ final class ImageHeader {
         for (int i = 0; i < counts.length; i++) {
             long offset = offsets != null && i < offsets.length ? offsets[i] : 0;
             if (counts[i] > fileSize || offset + counts[i] > fileSize) {
-                throw new ImageDecodeException(String.format(
-                        "truncated or corrupt TIFF: %s %d declares %d bytes at offset %d, past the end of the file (%d bytes)",
-                        kind, i, counts[i], offset, fileSize));
+                throw new ImageDecodeException(ImageDecoder.RULES.error("past_end_of_file", "part", kind, "index", i,
+                        "count", counts[i], "offset", offset, "size", fileSize));
             }
         }
     }

@@ -1,5 +1,6 @@
 package dev.flinkimageudfs.model.openvino;
 
+import dev.flinkimageudfs.model.PresetCatalog;
 import dev.flinkimageudfs.model.Preprocessing;
 
 import com.sun.jna.Memory;
@@ -7,6 +8,7 @@ import com.sun.jna.Pointer;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -464,23 +466,27 @@ public final class ClassificationModel {
         return compiled.getValue();
     }
 
-    /** Infers a mid-grey batch: a graph ending in a softmax gives non-negative scores summing to 1. */
+    /**
+     * Infers a grey batch: a graph ending in a softmax gives non-negative scores summing to 1
+     * (the grey value and tolerances: {@code udfs.rules.SOFTMAX_PROBE}).
+     */
     private static boolean endsInSoftmax(OpenVino ov, Pointer compiled, int batchSize, ModelSpec spec) {
+        JsonNode rule = PresetCatalog.get().rule("softmax_probe");
         ClassificationModel probe = new ClassificationModel(spec, ov, compiled, batchSize, Postprocessing.NONE);
         try (InferRequest request = probe.newRequest()) {
             byte[] grey = new byte[spec.preprocessing.cropSize * spec.preprocessing.cropSize * 3];
-            Arrays.fill(grey, (byte) 128);
+            Arrays.fill(grey, (byte) rule.get("grey").asInt());
             request.putImage(0, grey);
             request.infer();
             float[] scores = request.probabilities(0);
             double sum = 0;
             for (float score : scores) {
-                if (score < -1e-6f) {
+                if (score < rule.get("min_score").asDouble()) {
                     return false;
                 }
                 sum += score;
             }
-            return Math.abs(sum - 1) < 0.02;
+            return Math.abs(sum - 1) < rule.get("sum_tolerance").asDouble();
         }
     }
 }
