@@ -60,18 +60,26 @@ class Sizes:
         implements = ["java.util.function.IntConsumer"]
 
 
+_provider_loader = []  # the class loader holding the provider's classes, once loaded
+
+
+def provider_jvm():
+    """The gateway's JVM view, with the provider's classes: py4j may run a call on another Java
+    thread than the last one, so each lookup sets that thread's context class loader to the one
+    that loaded the provider first (one set of classes for every object of these tests)."""
+    jvm = get_gateway().jvm
+    if not _provider_loader:
+        t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()))
+        create_classifier_model(t_env)  # puts the jar on this thread's class path
+        _provider_loader.append(jvm.Thread.currentThread().getContextClassLoader())
+    jvm.Thread.currentThread().setContextClassLoader(_provider_loader[0])
+    return jvm
+
+
 @pytest.fixture(scope="module")
 def model():
     """The shared light ResNet-50 (ONNX), batches of 8, compiled through the provider's classes."""
-    t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()))
-    create_classifier_model(t_env)  # puts the jar on the gateway's class path
-    jvm = get_gateway().jvm
-    config = jvm.org.apache.flink.configuration.Configuration()
-    for key, value in provider_options(model_options("resnet50_onnx") | {"classify.cache-dir": ""}).items():
-        config.setString(key, value)
-    classifier_settings = jvm.dev.flinkimageudfs.model.ClassifierSettings.of(config)
-    spec = classifier_settings.modelSpec(classifier_settings.labels().size(), 8, 8)
-    model = jvm.dev.flinkimageudfs.model.openvino.ClassificationModel.acquire(spec)
+    model = provider_jvm().dev.flinkimageudfs.model.openvino.ClassificationModel.acquire(spec_for({}))
     yield model
     model.release()
 
@@ -81,7 +89,7 @@ def crop() -> bytearray:
 
 
 def new_queue(model, requests: int = 1):
-    return get_gateway().jvm.dev.flinkimageudfs.model.openvino.BatchingInferQueue(model, requests, "test-waiter", Sizes())
+    return provider_jvm().dev.flinkimageudfs.model.openvino.BatchingInferQueue(model, requests, "test-waiter", Sizes())
 
 
 def test_a_throwing_callback_fails_only_its_own_image(model):
@@ -103,7 +111,7 @@ def test_a_throwing_callback_fails_only_its_own_image(model):
 def test_close_on_an_interrupted_thread_waits_for_the_running_batch(model):
     """Flink interrupts a cancelled task's thread: close() must neither give up waiting at once nor
     free a request OpenVINO still runs; every crop has its outcome before close() returns."""
-    jvm = get_gateway().jvm
+    jvm = provider_jvm()
     queue = new_queue(model, requests=2)
     recorder = Recorder()
     for _ in range(16):  # two batches of 8 start at once
@@ -120,3 +128,39 @@ def test_close_on_an_interrupted_thread_waits_for_the_running_batch(model):
     assert len(outcomes) == 16, f"crops without an outcome: {16 - len(outcomes)}"
     assert interrupted_after, "close() must restore the interrupt flag"
     assert freed is True, "close() leaked the requests: the waiter did not stop in time"
+
+
+def spec_for(options: dict[str, str]):
+    """The provider's ModelSpec for classify.* ``options`` (light ResNet-50 unless overridden)."""
+    jvm = provider_jvm()
+    config = jvm.org.apache.flink.configuration.Configuration()
+    for key, value in provider_options(model_options("resnet50_onnx") | {"classify.cache-dir": ""} | options).items():
+        config.setString(key, value)
+    classifier_settings = jvm.dev.flinkimageudfs.model.ClassifierSettings.of(config)
+    return classifier_settings.modelSpec(classifier_settings.labels().size(), 8, 8)
+
+
+def acquire_error(spec) -> str:
+    from py4j.protocol import Py4JJavaError
+
+    with pytest.raises(Py4JJavaError) as failure:
+        provider_jvm().dev.flinkimageudfs.model.openvino.ClassificationModel.acquire(spec)
+    return failure.value.java_exception.getMessage()
+
+
+def test_failed_compiles_report_their_own_openvino_message_and_leave_nothing_behind(model, tmp_path):
+    """OpenVINO's last-error message is read right after the failing call (and freed): each
+    failure names its option and OpenVINO's own reason. A failing first compile frees the core it
+    made; compiling works again afterwards. (The compiled model of the fixture is not shared with
+    these specs: other file, other device.)"""
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"this is not an ONNX model")
+    for _ in range(3):
+        device_error = acquire_error(spec_for({"classify.device": "NOPE"}))
+        model_error = acquire_error(spec_for({"classify.model-path": str(corrupt)}))
+        assert device_error.startswith("device: cannot compile") and "NOPE" in device_error, device_error
+        assert model_error.startswith(f"model-path: cannot read model '{corrupt}': "), model_error
+        assert "NOPE" not in model_error and "unknown error" not in model_error, model_error
+    again = provider_jvm().dev.flinkimageudfs.model.openvino.ClassificationModel.acquire(spec_for({}))
+    assert again.batchSize() == 8
+    again.release()
