@@ -138,7 +138,7 @@ def test_cancel_storm_leaves_the_taskmanager_alive_and_its_memory_flat(cluster, 
         print(f"\n[cancel storm] {CANCELS} ML_PREDICT jobs cancelled mid-batch in {seconds:.0f} s "
               f"(cancelled after {min(cancelled_at):.0f}-{max(cancelled_at):.0f} images); TaskManager RSS MB: "
               f"after job 1 {samples[0]:.0f}, job {WARM_UP + 1} {samples[WARM_UP]:.0f}, last {samples[-1]:.0f}, "
-              f"max growth after warm-up {growth:.0f} (bound {RSS_GROWTH_BOUND_MB})")
+              f"max growth after warm-up {growth:.0f} (bound {RSS_GROWTH_BOUND_MB}); all: {[round(x) for x in samples]}")
     assert not reports, f"JVM crash reports: {reports}"
     assert cluster.taskmanager_pids() == [pid]
     assert growth < RSS_GROWTH_BOUND_MB, samples

@@ -65,6 +65,29 @@ def test_bad_entries_are_skipped_by_the_ml_predict_job(messy_folder):
     assert all(row[-1] is None and row[0] for row in rows.values()), rows
 
 
+@needs_shared
+def test_a_watching_source_reads_the_good_files_past_bad_entries(messy_folder):
+    """A watching connector used to retry a failing listing forever and read nothing."""
+    import queue
+
+    from test_whole_file_format import _environment, streaming_rows
+
+    t_env = _environment(EnvironmentSettings.in_streaming_mode())
+    t_env.execute_sql(f"CREATE TEMPORARY TABLE watched (image BYTES, name STRING NOT NULL METADATA FROM 'file.name') "
+                      f"WITH ('connector' = 'whole-file', 'path' = {sql_string(str(messy_folder))}, "
+                      f"'source.monitor-interval' = '1 s')")
+    names = set()
+    with streaming_rows(t_env, "SELECT name, image FROM watched") as rows:
+        while len(names) < len(GOOD):
+            try:
+                name, data = rows.get(timeout=120)
+            except queue.Empty:
+                break
+            names.add(name)
+            assert data == (messy_folder / name).read_bytes()
+    assert names == set(GOOD)
+
+
 def listed_names(folder: Path, **options: str) -> list[str]:
     """The file names the connector lists under ``folder`` (contents not read)."""
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())

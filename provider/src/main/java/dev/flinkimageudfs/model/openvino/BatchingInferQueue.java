@@ -176,16 +176,29 @@ public final class BatchingInferQueue {
         } catch (Throwable e) { // not expected; the rows in flight must not wait for a timeout
             LOG.error("The inference queue's waiter failed; failing the images in flight", e);
             List<Item> left = new ArrayList<>();
+            List<InferRequest> started = new ArrayList<>();
             lock.lock();
             try {
                 closed = true;
-                running.forEach(batch -> left.addAll(batch.items));
+                running.forEach(batch -> {
+                    left.addAll(batch.items);
+                    started.add(batch.request);
+                    batch.request.cancel();
+                });
+                running.clear();
                 full.forEach(left::addAll);
                 left.addAll(filling);
                 filling = new ArrayList<>();
                 full.clear();
             } finally {
                 lock.unlock();
+            }
+            for (InferRequest request : started) { // nothing may run once this thread is gone
+                try {
+                    request.await();
+                } catch (Throwable ignored) {
+                    // cancelled or failed: either way it no longer runs
+                }
             }
             new Failed(left, e).report();
         }
