@@ -11,8 +11,11 @@ skip, or a failure naming the option, as ``unreadable-handling`` says; never a b
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,9 @@ from py4j.protocol import Py4JJavaError
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
+from udfs import settings
 from udfs.catalog import sql_string, use_format_jar
+from udfs.progress import rest_url
 
 from conftest import SHARED, needs_shared
 from test_classify_flink import MOBILENET, classify_folder
@@ -31,6 +36,7 @@ pytestmark = pytest.mark.flink
 
 PHOTOS = SHARED / "images" / "photos"
 GOOD = ["hot_dog.jpg", "owl.jpg", "cat_1080p.jpg"]
+SKIPPED_METRIC = ".skippedEntries"
 
 
 @pytest.fixture
@@ -65,27 +71,48 @@ def test_bad_entries_are_skipped_by_the_ml_predict_job(messy_folder):
     assert all(row[-1] is None and row[0] for row in rows.values()), rows
 
 
+def skipped_entries_metric(job_client) -> float | None:
+    """The source enumerator's skippedEntries (a JobManager operator metric), via REST."""
+    base = rest_url(job_client)
+    job = str(job_client.get_job_id())
+
+    def get(path: str):
+        with urllib.request.urlopen(base + path, timeout=5) as response:
+            return json.load(response)
+
+    for vertex in get(f"/jobs/{job}")["vertices"]:
+        metrics = get(f"/jobs/{job}/vertices/{vertex['id']}/jm-operator-metrics")
+        names = [m["id"] for m in metrics if m["id"].endswith(SKIPPED_METRIC)]
+        if names:
+            return sum(float(m["value"]) for m in get(f"/jobs/{job}/vertices/{vertex['id']}/jm-operator-metrics?get="
+                                                       + ",".join(names)))
+    return None
+
+
 @needs_shared
-def test_a_watching_source_reads_the_good_files_past_bad_entries(messy_folder):
-    """A watching connector used to retry a failing listing forever and read nothing."""
-    import queue
-
-    from test_whole_file_format import _environment, streaming_rows
-
-    t_env = _environment(EnvironmentSettings.in_streaming_mode())
+def test_a_watching_source_reads_past_bad_entries_and_counts_them(messy_folder):
+    """A watching connector used to retry a failing listing forever and read nothing. Now it reads
+    the three photos and counts the five entries it skipped, once, however often it lists again."""
+    t_env = settings.table_environment("streaming")  # REST metrics refreshed every second
+    t_env.get_config().set("source.reader.close.timeout", "1000")
+    use_format_jar(t_env)
     t_env.execute_sql(f"CREATE TEMPORARY TABLE watched (image BYTES, name STRING NOT NULL METADATA FROM 'file.name') "
                       f"WITH ('connector' = 'whole-file', 'path' = {sql_string(str(messy_folder))}, "
                       f"'source.monitor-interval' = '1 s')")
-    names = set()
-    with streaming_rows(t_env, "SELECT name, image FROM watched") as rows:
-        while len(names) < len(GOOD):
-            try:
-                name, data = rows.get(timeout=120)
-            except queue.Empty:
-                break
+    result = t_env.execute_sql("SELECT name, image FROM watched")
+    names, skipped = set(), None
+    with result.collect() as rows:  # closing it cancels the job
+        for name, data in rows:
+            assert bytes(data) == (messy_folder / name).read_bytes()
             names.add(name)
-            assert data == (messy_folder / name).read_bytes()
+            if len(names) == len(GOOD):
+                break
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and skipped != 5:
+            time.sleep(1)  # several listings later: still 5 (dangling, loop_a, loop_b, pipe, linked_folder)
+            skipped = skipped_entries_metric(result.get_job_client())
     assert names == set(GOOD)
+    assert skipped == 5
 
 
 def listed_names(folder: Path, **options: str) -> list[str]:
