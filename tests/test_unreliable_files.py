@@ -71,11 +71,8 @@ def test_bad_entries_are_skipped_by_the_ml_predict_job(messy_folder):
     assert all(row[-1] is None and row[0] for row in rows.values()), rows
 
 
-def skipped_entries_metric(job_client) -> float | None:
+def skipped_entries_metric(base: str, job: str) -> float | None:
     """The source enumerator's skippedEntries (a JobManager operator metric), via REST."""
-    base = rest_url(job_client)
-    job = str(job_client.get_job_id())
-
     def get(path: str):
         with urllib.request.urlopen(base + path, timeout=5) as response:
             return json.load(response)
@@ -93,7 +90,7 @@ def skipped_entries_metric(job_client) -> float | None:
 def test_a_watching_source_reads_past_bad_entries_and_counts_them(messy_folder):
     """A watching connector used to retry a failing listing forever and read nothing. Now it reads
     the three photos and counts the five entries it skipped, once, however often it lists again."""
-    t_env = settings.table_environment("streaming")  # REST metrics refreshed every second
+    t_env = settings.table_environment("streaming")  # REST on a known port, metrics refreshed every second
     t_env.get_config().set("source.reader.close.timeout", "1000")
     use_format_jar(t_env)
     t_env.execute_sql(f"CREATE TEMPORARY TABLE watched (image BYTES, name STRING NOT NULL METADATA FROM 'file.name') "
@@ -110,7 +107,7 @@ def test_a_watching_source_reads_past_bad_entries_and_counts_them(messy_folder):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and skipped != 5:
             time.sleep(1)  # several listings later: still 5 (dangling, loop_a, loop_b, pipe, linked_folder)
-            skipped = skipped_entries_metric(result.get_job_client())
+            skipped = skipped_entries_metric(rest_url(t_env), str(result.get_job_client().get_job_id()))
     assert names == set(GOOD)
     assert skipped == 5
 
