@@ -42,15 +42,20 @@ final class ContinuousFileBatchEnumerator
     private final ArrayDeque<FileBatchSplit> pendingSplits;
     private final Set<Integer> readersAwaitingSplit = new LinkedHashSet<>();
     private final SplitIds splitIds = new SplitIds();
+    private final ListingPolicy policy;
+    private final SkippedEntries skipped;
 
     ContinuousFileBatchEnumerator(
             SplitEnumeratorContext<FileBatchSplit> context,
             Path[] roots,
             int maxFilesPerSplit,
             long discoveryIntervalMillis,
+            ListingPolicy policy,
             Collection<FileBatchSplit> pendingSplits,
             Collection<Path> filesSeen) {
         this.context = context;
+        this.policy = policy;
+        this.skipped = new SkippedEntries(context.metricGroup().counter(SkippedEntries.METRIC));
         this.roots = roots;
         this.maxFilesPerSplit = maxFilesPerSplit;
         this.discoveryIntervalMillis = discoveryIntervalMillis;
@@ -63,11 +68,19 @@ final class ContinuousFileBatchEnumerator
         context.callAsync(this::listRoots, this::addNewFiles, 0, discoveryIntervalMillis);
     }
 
-    /** Runs in the coordinator's worker thread. */
+    /**
+     * Runs in the coordinator's worker thread. Entries that cannot be listed are skipped (see
+     * {@link ListedFiles}); only a root that cannot be listed fails this round.
+     */
     private List<ListedFiles> listRoots() throws Exception {
         List<ListedFiles> listings = new ArrayList<>(roots.length);
-        for (Path root : roots) {
-            listings.add(ListedFiles.list(root, true));
+        List<String[]> skips = new ArrayList<>();
+        try {
+            for (Path root : roots) {
+                listings.add(ListedFiles.list(root, true, policy, (path, reason) -> skips.add(new String[] {path, reason})));
+            }
+        } finally {
+            context.runInCoordinatorThread(() -> skips.forEach(skip -> skipped.skipped(skip[0], skip[1])));
         }
         return listings;
     }
