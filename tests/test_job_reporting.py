@@ -119,8 +119,8 @@ class _Job:
 def test_stop_job_waits_for_a_terminal_state_within_the_grace_period():
     assert stop_job(_Job(JobStatus.CANCELED), grace=5)
     started = time.monotonic()
-    assert not stop_job(_Job(None), grace=1)  # stays CANCELLING
-    assert not stop_job(_Job(None, cancel_answers=False), grace=1)  # cancel() never answers
+    assert not stop_job(_Job(None), grace=0.5)  # stays CANCELLING
+    assert not stop_job(_Job(None, cancel_answers=False), grace=0.5)  # cancel() never answers
     assert time.monotonic() - started < 5
 
 
