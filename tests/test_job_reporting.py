@@ -1,6 +1,6 @@
 """What the entry points report about a job (in-process, no JVM): the cause of a failure, the
-progress line, the final line, the files a whole-file table reads, the workers' gRPC settings,
-and how Ctrl-C stops a job that will not stop."""
+progress line, the final line, the workers' gRPC settings, and how Ctrl-C stops a job that will
+not stop."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from pyflink.common.job_status import JobStatus
 
 from udfs.failures import deepest_cause, failure_message, python_error
-from udfs.progress import Progress, count_files, interruptible, stop_job, summary
+from udfs.progress import Progress, interruptible, stop_job, summary
 from udfs.python_workers import GRPC_ENV, quiet_grpc
 
 from conftest import REPO
@@ -70,17 +70,6 @@ def test_progress_line():
 def test_final_line_holds_runtime_and_images_per_second():
     assert summary(23511, 500) == "Job Runtime: 23511 ms, 500 images, 21.3 images/s"
     assert summary(812, None) == "Job Runtime: 812 ms"
-
-
-def test_count_files_skips_hidden_names_as_flinks_file_source(tmp_path):
-    for name in ["a.jpg", "day=1/b.jpg", "day=1/deep/c.png", ".hidden.jpg", "_tmp.jpg", ".cache/d.jpg", "_x/e.jpg"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"x")
-    assert count_files(str(tmp_path)) == 3
-    assert count_files(tmp_path.as_uri()) == 3
-    assert count_files(str(tmp_path / "a.jpg")) == 1
-    assert count_files(str(tmp_path / "missing")) == 0
-    assert count_files("s3://bucket/images") is None
 
 
 def test_quiet_grpc_keeps_what_the_user_set():

@@ -4,6 +4,7 @@ import org.apache.flink.api.connector.source.SplitEnumerator;
 import org.apache.flink.api.connector.source.SplitEnumeratorContext;
 import org.apache.flink.connector.file.src.PendingSplitsCheckpoint;
 import org.apache.flink.core.fs.Path;
+import org.apache.flink.metrics.Gauge;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,6 +45,7 @@ final class ContinuousFileBatchEnumerator
     private final SplitIds splitIds = new SplitIds();
     private final ListingPolicy policy;
     private final SkippedEntries skipped;
+    private volatile long filesFound; // filesSeen.size(), for the metric reporter's thread
 
     ContinuousFileBatchEnumerator(
             SplitEnumeratorContext<FileBatchSplit> context,
@@ -61,6 +63,9 @@ final class ContinuousFileBatchEnumerator
         this.discoveryIntervalMillis = discoveryIntervalMillis;
         this.pendingSplits = new ArrayDeque<>(pendingSplits);
         this.filesSeen = new HashSet<>(filesSeen);
+        this.filesFound = this.filesSeen.size();
+        Gauge<Long> found = () -> filesFound;
+        context.metricGroup().gauge(WholeFileSource.FILES_FOUND_METRIC, found);
     }
 
     @Override
@@ -100,6 +105,7 @@ final class ContinuousFileBatchEnumerator
                     listing.filter(filesSeen::add)
                             .toSplits(context.currentParallelism(), maxFilesPerSplit, splitIds));
         }
+        filesFound = filesSeen.size();
         assignSplits();
     }
 

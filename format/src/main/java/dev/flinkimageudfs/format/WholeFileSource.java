@@ -9,6 +9,7 @@ import org.apache.flink.connector.file.src.PendingSplitsCheckpoint;
 import org.apache.flink.connector.file.src.FileSourceSplit;
 import org.apache.flink.connector.file.src.assigners.SimpleSplitAssigner;
 import org.apache.flink.connector.file.src.impl.StaticFileSplitEnumerator;
+import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.SimpleCounter;
 import org.apache.flink.util.FlinkRuntimeException;
 import org.apache.flink.core.fs.Path;
@@ -33,6 +34,13 @@ import java.util.Collections;
 final class WholeFileSource extends AbstractFileSource<RowData, FileBatchSplit> {
 
     private static final long serialVersionUID = 1L;
+
+    /**
+     * Enumerator metric: files found so far under the roots (all of them for a bounded source),
+     * each counted once. With the readers' {@code numRecordsOut} it tells how far a job is; served
+     * by the REST API under {@code /jobs/<job>/vertices/<vertex>/jm-operator-metrics}.
+     */
+    static final String FILES_FOUND_METRIC = "filesFound";
 
     private final Path[] roots;
     private final int maxFilesPerSplit;
@@ -68,6 +76,9 @@ final class WholeFileSource extends AbstractFileSource<RowData, FileBatchSplit> 
         } catch (IOException e) {
             throw new FlinkRuntimeException("Could not enumerate file splits", e);
         }
+        long files = splits.stream().mapToLong(split -> ((FileBatchSplit) split).fileCount()).sum();
+        Gauge<Long> filesFound = () -> files;
+        context.metricGroup().gauge(FILES_FOUND_METRIC, filesFound);
         return (SplitEnumerator) new StaticFileSplitEnumerator((SplitEnumeratorContext) context, new SimpleSplitAssigner(splits));
     }
 
