@@ -26,6 +26,10 @@ MODEL = SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"
 ASSETS_MISSING = None if PHOTOS.is_dir() and MODEL.is_file() else f"{SHARED} (photos, mobilenet model) not available"
 MODEL_OPTIONS = {"classify.model": "mobilenet_v2_quant", "classify.model-path": str(MODEL), "classify.precision": "f32"}
 MODEL_SQL = "".join(f"SET '{key}' = '{value}';\n" for key, value in MODEL_OPTIONS.items())
+# Test-sized TaskManagers (2 slots): outside a container nothing enforces Flink's memory budgets,
+# and MobileNet on the shared photos needs far less than conf/cluster/config.yaml budgets for ResNet-50.
+TEST_TASKMANAGER_MEMORY = {"taskmanager.memory.process.size": "2048m", "taskmanager.memory.managed.size": "512m",
+                           "taskmanager.memory.task.off-heap.size": "128m"}
 
 
 def free_port() -> int:

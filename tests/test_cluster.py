@@ -22,8 +22,8 @@ from udfs.cluster.conf import flink_home
 from udfs.cluster.prometheus import scrape_config
 
 from cluster_jobs import (  # noqa: F401  (model_sql: a fixture; free_port*: for tests/test_model_provider.py)
-    ASSETS_MISSING, MODEL, MODEL_OPTIONS, PHOTOS, StreamingJob, free_port, free_port_range, land_batch, model_sql,
-    photos, read_json_lines, row_counts, wait_for_rows, wait_until,
+    ASSETS_MISSING, MODEL, MODEL_OPTIONS, PHOTOS, TEST_TASKMANAGER_MEMORY, StreamingJob, free_port, free_port_range,
+    land_batch, model_sql, photos, read_json_lines, row_counts, wait_for_rows, wait_until,
 )
 from conftest import REPO as ROOT, subprocess_env
 from deploy_files import local_job_args, manifest
@@ -66,7 +66,7 @@ def cluster(tmp_path_factory):
                 "jobmanager.rpc.port": str(free_port()),
                 # JobManager, TaskManagers and the replacement started after the crash test
                 "metrics.reporter.prom.port": free_port_range(TASKMANAGERS + 2),
-                "taskmanager.memory.process.size": "2048m",
+                **TEST_TASKMANAGER_MEMORY,
             },
         )
         yield cluster
@@ -218,7 +218,8 @@ def test_flink_deployment_job_runs_on_the_cluster(cluster, resnet50_model, tmp_p
 
     spec = manifest()["spec"]
     jar = flink_home() / "opt" / spec["job"]["jarURI"].rsplit("/", 1)[-1]
-    python = {key: sys.executable for key in spec["flinkConfiguration"] if key.startswith("python.")}
+    python = {key: sys.executable for key in ("python.executable", "python.client.executable")
+              if key in spec["flinkConfiguration"]}
     out = tmp_path / "out"
     command = [cluster.script("flink"), "run", "-m", cluster.rest_address, "-p", "2",
                *(f"-D{key}={value}" for key, value in python.items()),

@@ -98,6 +98,15 @@ def test_start_refuses_bad_counts_before_starting_anything(tmp_path):
     assert not cluster.processes() and not (tmp_path / "cluster" / "conf").exists()
 
 
+@pytest.mark.flink  # Flink's own memory calculation (BashJavaUtils) runs in a JVM
+def test_start_refuses_a_taskmanager_memory_split_flink_refuses(tmp_path):
+    cluster = Cluster(tmp_path / "cluster")
+    with pytest.raises(ClusterError, match="Flink refuses this TaskManager memory configuration: .*Task Off-Heap "
+                                           "Memory \\(2.000gb .* exceed configured Total Flink Memory"):
+        cluster.start(overrides={"taskmanager.memory.process.size": "1024m", "taskmanager.memory.task.off-heap.size": "2g"})
+    assert not cluster.processes() and not (tmp_path / "cluster" / "conf").exists()
+
+
 def test_scrape_config_lists_every_port_of_the_range():
     config = REPORTER | {"metrics.reporter.prom.port": "9250-9252", "jobmanager.rpc.address": "localhost"}
     scrape = scrape_config(config, interval="2s")

@@ -21,7 +21,8 @@ from udfs.cluster.processes import ZOOKEEPER
 from udfs.cluster.zookeeper import answers
 
 from cluster_jobs import (  # noqa: F401  (model_sql: a fixture)
-    ASSETS_MISSING, StreamingJob, free_port, free_port_range, model_sql, photos, row_counts, wait_for_rows,
+    ASSETS_MISSING, TEST_TASKMANAGER_MEMORY, StreamingJob, free_port, free_port_range, model_sql, photos, row_counts,
+    wait_for_rows,
 )
 from conftest import subprocess_env
 
@@ -41,7 +42,7 @@ def ha_cluster(tmp_path_factory):
                 # two JobManagers, the TaskManager and a third JobManager added after the failover
                 "metrics.reporter.prom.port": free_port_range(4),
                 "jobmanager.memory.process.size": "1024m",
-                "taskmanager.memory.process.size": "2048m",
+                **TEST_TASKMANAGER_MEMORY,
             },
         )
         yield cluster

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -81,3 +83,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("localhost", 0))
         return sock.getsockname()[1]
+
+
+def taskmanager_memory(config: Mapping[str, str]) -> dict[str, int]:
+    """Flink's own split of a TaskManager's memory under ``config``: ``{option: bytes}`` for
+    ``taskmanager.memory.*`` (task heap, managed, task off-heap, network...), computed by the
+    wheel's ``BashJavaUtils`` exactly as ``taskmanager.sh`` computes it before starting one.
+    Raises ValueError with Flink's message for a configuration it refuses."""
+    home = flink_home()
+    with tempfile.TemporaryDirectory(prefix="flink-conf-") as conf_dir:
+        (Path(conf_dir) / "config.yaml").write_text(
+            yaml.safe_dump(dict(config), sort_keys=True, default_flow_style=False, width=1 << 16))
+        result = subprocess.run(
+            ["java", "-cp", f"{home / 'bin' / 'bash-java-utils.jar'}:{home / 'lib'}/*",
+             "org.apache.flink.runtime.util.bash.BashJavaUtils", "GET_TM_RESOURCE_PARAMS", "--configDir", conf_dir],
+            capture_output=True, text=True, timeout=120)
+    marker = "BASH_JAVA_UTILS_EXEC_RESULT:"
+    dynamic = [line[len(marker):] for line in result.stdout.splitlines() if line.startswith(marker) and "-D " in line]
+    if result.returncode != 0 or not dynamic:
+        causes = [line for line in (result.stdout + result.stderr).splitlines() if "Exception" in line or "rror" in line]
+        raise ValueError("Flink refuses this TaskManager memory configuration: "
+                         + ("; ".join(causes[:3]) or result.stdout[-1000:] + result.stderr[-1000:]))
+    memory = {}
+    for setting in dynamic[-1].split("-D ")[1:]:
+        key, _, value = setting.strip().partition("=")
+        if key.startswith("taskmanager.memory.") and value.endswith("b"):
+            memory[key] = int(value[:-1])
+    return memory

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from udfs.cluster.conf import (HA_STORAGE, flink_home, free_port, int_option, merged_config, with_high_availability,
-                               write_conf_dir)
+from udfs.cluster.conf import (HA_STORAGE, flink_home, free_port, int_option, merged_config, taskmanager_memory,
+                               with_high_availability, write_conf_dir)
 from udfs.cluster.errors import ClusterError
 from udfs.cluster.processes import ALL_KINDS, JOBMANAGER, TASKMANAGER, ZOOKEEPER, command_line, find_processes
 from udfs.cluster.prometheus import check_ports_suffice
@@ -160,6 +160,10 @@ class Cluster:
             raise ClusterError(f"taskmanager.numberOfTaskSlots must be at least 1, got {state['slots']}")
         if len(set(rest_ports)) < len(rest_ports):
             raise ClusterError(f"--standby-port must differ from the REST port {rest_port}")
+        try:
+            taskmanager_memory(config)  # what taskmanager.sh would refuse after start-cluster.sh returned
+        except ValueError as error:
+            raise ClusterError(str(error)) from None
         for folder in (self.work_dir, self.log_dir, self.pid_dir):
             folder.mkdir(parents=True, exist_ok=True)
         write_conf_dir(self.conf_dir, config, taskmanagers, jobmanager_ports=rest_ports)
