@@ -387,13 +387,14 @@ def test_an_installed_openvino_instead_of_the_jars_copy(tmp_path):
 def cluster(tmp_path_factory):
     """A cluster of this module's own, stopped when its tests are done."""
     from udfs.cluster import Cluster
+    from cluster_jobs import TEST_TASKMANAGER_MEMORY
     from test_cluster import free_port, free_port_range
 
     cluster = Cluster(tmp_path_factory.mktemp("flink-cluster"), base_env=subprocess_env())
     try:
         cluster.start(port=free_port(), timeout=180, overrides={
             "jobmanager.rpc.port": str(free_port()), "metrics.reporter.prom.port": free_port_range(2),
-            "taskmanager.memory.process.size": "2048m"})
+            **TEST_TASKMANAGER_MEMORY})
         yield cluster
     finally:
         cluster.stop()
