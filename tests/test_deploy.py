@@ -118,6 +118,23 @@ def test_prometheus_reporter_as_on_the_standalone_cluster():
     assert reporter_ports(config) == [int(annotations["prometheus.io/port"])]
 
 
+def test_kubernetes_high_availability_keeps_its_state_on_the_shared_volume():
+    """A JobManager pod that dies is replaced and recovers the job: Kubernetes HA, with job graphs
+    and checkpoints on the volume every pod mounts (not in a pod's own file system)."""
+    spec = manifest()["spec"]
+    config = spec["flinkConfiguration"]
+    assert config["high-availability.type"] == "kubernetes"
+    assert spec["serviceAccount"], "leader election edits ConfigMaps: the operator's service account may"
+    (container,) = spec["podTemplate"]["spec"]["containers"]
+    mounts = [mount["mountPath"] for mount in container["volumeMounts"]]
+    for key in ("high-availability.storageDir", "execution.checkpointing.dir", "execution.checkpointing.savepoint-dir"):
+        path = config[key].removeprefix("file://")
+        assert any(path.startswith(mount + "/") for mount in mounts), f"{key}: {config[key]} is on no shared volume"
+    claims = {volume["persistentVolumeClaim"]["claimName"] for volume in spec["podTemplate"]["spec"]["volumes"]}
+    assert claims, "the state outlives the pods only on a persistent volume"
+    assert spec["jobManager"].get("replicas", 1) >= 1
+
+
 def test_grafana_dashboard_queries_the_udfs_metrics():
     """Each classify_* metric the dashboard queries is one the UDF registers (the cluster test runs
     every query against a real Prometheus)."""

@@ -182,8 +182,9 @@ def test_table_api_job_logs_progress_lines_and_reports_runtime_and_throughput(tm
     assert [int(n) for n in FINAL_LINE.findall(result.stdout)] == [samples]
     progress = result.stderr.splitlines()
     assert progress and "\r" not in result.stderr, result.stderr
+    # progress lines only, and on a slow machine the notice that nothing was classified for a while
     assert all(re.fullmatch(rf"\d/{samples} images \(\d+%\), \d+ errors(, .* images/s.*)?", line)
-               for line in progress), progress
+               or line.startswith("No image classified for ") for line in progress), progress
     written = json_lines(output)
     assert len(written) == samples and all(row["error"] is None for row in written)
 

@@ -71,7 +71,7 @@ def _provider_jar() -> _Jar:
         PROVIDER_JAR,
         _ROOT / "provider" / "build.sh",
         (_ROOT / "provider" / "src" / "main", _ROOT / "provider" / "build.sh", udfs / "presets.py",
-         udfs / "config.py", udfs / "preset_data.py", udfs / "labels"),
+         udfs / "config.py", udfs / "preset_data.py", udfs / "rules.py", udfs / "labels"),
     )
 
 
