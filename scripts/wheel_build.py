@@ -84,6 +84,8 @@ class BuildPy(build_py):
         if self.editable_mode:  # the checkout's own sql/, conf/ and on-demand jars serve
             return
         package = Path(self.build_lib) / "udfs"
+        for built in (package / "lib", package / "data"):  # nothing left from an earlier build
+            shutil.rmtree(built, ignore_errors=True)
         env = java_environment() | {"JAR_DIR": str(package / "lib")}
         for script in JAR_SCRIPTS:
             print(f"building {script} (javac)", flush=True)
