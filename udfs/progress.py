@@ -281,7 +281,10 @@ class JobProgress:
             for metric in self._vertex_metrics(vertex["id"]):
                 suffix = next(s for s in totals if metric["id"].endswith(s))
                 totals[suffix] += int(float(metric["sum"]))
-        images, errors = totals[IMAGES_METRIC], totals[ERRORS_METRIC]
+        # A standalone cluster's REST API lists no metrics of Python workers (they do reach
+        # reporters such as Prometheus): there, the rows out of the Python operators count.
+        images = totals[IMAGES_METRIC] or totals[_RECORDS_OUT]
+        errors = totals[ERRORS_METRIC]
         found = sum(self._files_found(vertex["id"]) for vertex in job["vertices"])
         if found:
             self.total = found
