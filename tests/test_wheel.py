@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from udfs import bundled_sql
+from udfs import sql as sql_runner
 from udfs.package_data import data_path
 
 from conftest import REPO, SHARED, needs_shared, subprocess_env
@@ -61,13 +61,13 @@ def test_wheel_build_without_a_jdk_says_what_to_install(tmp_path, monkeypatch):
 
 
 def test_script_sets_name_shipped_scripts_and_put_extra_scripts_before_the_last():
-    for init, script in bundled_sql.SCRIPTS.values():
+    for init, script in sql_runner.SCRIPT_SETS.values():
         assert all((REPO / "sql" / name).is_file() for name in (*init, script))
     sql = REPO / "sql"
-    assert bundled_sql.expand_script(["--script", "classify", "-i", "knobs.sql", "--set", "a=b"]) == [
-        "-i", str(sql / "10_images.sql"), "-i", str(sql / "20_functions.sql"), "-i", "knobs.sql", "--set", "a=b",
-        "-f", str(sql / "30_classify.sql")]
-    assert bundled_sql.expand_script(["-f", "x.sql"]) == ["-f", "x.sql"]
+    args = sql_runner.parse_args(["--script", "classify", "-i", "knobs.sql", "-f", "more.sql", "--set", "classify.top-k=3"])
+    assert args.init == [sql / "10_images.sql", sql / "20_functions.sql", Path("knobs.sql")]
+    assert args.file == [Path("more.sql"), sql / "30_classify.sql"]
+    assert args.options == {"classify.top-k": "3"}
 
 
 def test_data_path_prefers_the_installed_copy(tmp_path, monkeypatch):
@@ -130,7 +130,7 @@ def classify_with_the_wheel(installed: dict, script: str, output: Path, argument
     checkout; the JSON lines it writes."""
     result = run([installed["bin"] / "flink-image-sql", "--script", script, *arguments], 900, cwd=installed["root"],
                  env=installed["env"] | {"IMAGES_DIR": str(installed["images"]), "OUTPUT_DIR": str(output)})
-    last_script = bundled_sql.SCRIPTS[script][1]
+    last_script = sql_runner.SCRIPT_SETS[script][1]
     assert f"({installed['site'] / 'udfs' / 'data' / 'sql' / last_script}:" in result.stdout, result.stdout
     return [json.loads(line) for file in sorted(output.rglob("*")) if file.is_file() and not file.name.startswith(".")
             for line in file.read_text().splitlines()]
