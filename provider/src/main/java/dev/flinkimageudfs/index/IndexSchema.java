@@ -87,15 +87,24 @@ public final class IndexSchema implements Serializable {
             vectorIndex = candidates.get(0);
         }
         for (int i = 0; i < types.size(); i++) {
-            if (i != vectorIndex && !STORED_TYPES.contains(types.get(i).getTypeRoot())) {
+            if (i != vectorIndex && !isStored(types.get(i))) {
                 throw new ValidationException(String.format(
                         "image-index table %s: column '%s' has type %s, which the index cannot store; "
                                 + "supported: STRING/CHAR/VARCHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, "
-                                + "DOUBLE, DATE, TIME, TIMESTAMP, TIMESTAMP_LTZ, BYTES/BINARY/VARBINARY",
+                                + "DOUBLE, DATE, TIME, TIMESTAMP, TIMESTAMP_LTZ, BYTES/BINARY/VARBINARY, ARRAY<FLOAT|INT|STRING>",
                         tableName, names.get(i), types.get(i)));
             }
         }
         return new IndexSchema(tableName, names, types, vectorIndex, dimension);
+    }
+
+    private static boolean isStored(LogicalType type) {
+        if (type instanceof ArrayType) {
+            LogicalTypeRoot element = ((ArrayType) type).getElementType().getTypeRoot();
+            return element == LogicalTypeRoot.FLOAT || element == LogicalTypeRoot.INTEGER
+                    || element == LogicalTypeRoot.VARCHAR || element == LogicalTypeRoot.CHAR;
+        }
+        return STORED_TYPES.contains(type.getTypeRoot());
     }
 
     private static boolean isFloatArray(LogicalType type) {

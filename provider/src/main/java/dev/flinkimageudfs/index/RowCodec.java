@@ -1,10 +1,12 @@
 package dev.flinkimageudfs.index;
 
+import org.apache.flink.table.data.ArrayData;
 import org.apache.flink.table.data.GenericArrayData;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.data.TimestampData;
+import org.apache.flink.table.types.logical.ArrayType;
 import org.apache.flink.table.types.logical.LogicalType;
 
 import java.nio.ByteBuffer;
@@ -16,7 +18,8 @@ import java.util.Arrays;
  * column in table order, vector column included and always 0), then each non-null stored column:
  * strings and bytes as int32 length + bytes (UTF-8 for strings); BOOLEAN/TINYINT 1 byte; SMALLINT
  * 2; INT, DATE, TIME (days, milliseconds) 4; BIGINT 8; FLOAT 4; DOUBLE 8; TIMESTAMP and
- * TIMESTAMP_LTZ as int64 epoch milliseconds + int32 nanoseconds of the millisecond.
+ * TIMESTAMP_LTZ as int64 epoch milliseconds + int32 nanoseconds of the millisecond; ARRAY (of FLOAT,
+ * INT or STRING) as int32 length + a null bitmap of its elements + each non-null element.
  */
 final class RowCodec {
 
@@ -131,6 +134,9 @@ final class RowCodec {
                 TimestampData timestamp = (TimestampData) value;
                 buffer.putLong(timestamp.getMillisecond()).putInt(timestamp.getNanoOfMillisecond());
                 break;
+            case ARRAY:
+                writeArray(((ArrayType) type).getElementType(), (ArrayData) value);
+                break;
             default:
                 throw new IllegalStateException("image-index: cannot store " + type); // IndexSchema refuses it
         }
@@ -163,9 +169,43 @@ final class RowCodec {
             case TIMESTAMP_WITHOUT_TIME_ZONE:
             case TIMESTAMP_WITH_LOCAL_TIME_ZONE:
                 return TimestampData.fromEpochMillis(in.getLong(), in.getInt());
+            case ARRAY:
+                return readArray(((ArrayType) type).getElementType(), in);
             default:
                 throw new IllegalStateException("image-index: cannot read " + type);
         }
+    }
+
+    private void writeArray(LogicalType elementType, ArrayData array) {
+        int size = array.size();
+        byte[] nulls = new byte[(size + 7) / 8];
+        for (int i = 0; i < size; i++) {
+            if (array.isNullAt(i)) {
+                nulls[i / 8] |= (byte) (1 << (i % 8));
+            }
+        }
+        ensure(4 + nulls.length);
+        buffer.putInt(size).put(nulls);
+        ArrayData.ElementGetter getter = ArrayData.createElementGetter(elementType);
+        for (int i = 0; i < size; i++) {
+            if (!array.isNullAt(i)) {
+                ensure(12);
+                write(elementType, getter.getElementOrNull(array, i));
+            }
+        }
+    }
+
+    private static ArrayData readArray(LogicalType elementType, ByteBuffer in) {
+        int size = in.getInt();
+        byte[] nulls = new byte[(size + 7) / 8];
+        in.get(nulls);
+        Object[] elements = new Object[size];
+        for (int i = 0; i < size; i++) {
+            if ((nulls[i / 8] & (1 << (i % 8))) == 0) {
+                elements[i] = read(elementType, in);
+            }
+        }
+        return new GenericArrayData(elements);
     }
 
     private static byte[] readBytes(ByteBuffer in) {
