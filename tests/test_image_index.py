@@ -70,23 +70,29 @@ def store(tmp_path: Path, vectors: list, **index_options: str) -> Path:
     return folder
 
 
-def search(tmp_path: Path, folder: Path, queries: list, k: int, config: str = "", **index_options: str) -> dict[str, list]:
-    """VECTOR_SEARCH of each query (name q<i>) as a batch job: name -> [(path, score)] best first
-    ([] when the search found nothing: LEFT JOIN LATERAL gives one NULL row)."""
+def search(tmp_path: Path, folder: Path, queries: list, k: int,
+           variants: dict[str, tuple[dict[str, str], str]] | None = None) -> dict[str, dict[str, list]]:
+    """VECTOR_SEARCH of each query (name q<i>) in one batch job, once per variant (name -> (index
+    options, VECTOR_SEARCH config argument)): variant -> name -> [(path, score)] best first ([] when
+    the search found nothing: LEFT JOIN LATERAL gives one NULL row)."""
+    variants = variants or {"default": ({}, "")}
     write_json(tmp_path / "queries" / "q.json",
                [{"name": f"q{i}", "vec": None if q is None else [float(x) for x in q]} for i, q in enumerate(queries)])
     t_env = table_env()
-    create_index(t_env, "seen", folder, **index_options)
     create_json_table(t_env, "queries", tmp_path / "queries", "name STRING, vec ARRAY<FLOAT>")
-    sql = ("SELECT name, path, score FROM queries LEFT JOIN LATERAL TABLE("
-           f"VECTOR_SEARCH(TABLE seen, DESCRIPTOR(embedding), queries.vec, {k}{config})) ON TRUE")
-    found: dict[str, list] = {}
-    with t_env.execute_sql(sql).collect() as rows:
-        for name, path, score in rows:
-            found.setdefault(name, [])
+    selects = []
+    for variant, (options, config) in variants.items():
+        create_index(t_env, f"seen_{variant}", folder, **options)
+        selects.append(f"SELECT '{variant}' AS setting, name, path, score FROM queries LEFT JOIN LATERAL TABLE("
+                       f"VECTOR_SEARCH(TABLE seen_{variant}, DESCRIPTOR(embedding), queries.vec, {k}{config})) ON TRUE")
+    found: dict[str, dict[str, list]] = {variant: {} for variant in variants}
+    with t_env.execute_sql(" UNION ALL ".join(selects)).collect() as rows:
+        for variant, name, path, score in rows:
+            hits = found[variant].setdefault(name, [])
             if path is not None:
-                found[name].append((path, score))
-    return {name: sorted(hits, key=lambda hit: -hit[1]) for name, hits in found.items()}
+                hits.append((path, score))
+    return {variant: {name: sorted(hits, key=lambda hit: -hit[1]) for name, hits in by_name.items()}
+            for variant, by_name in found.items()}
 
 
 def test_batch_search_equals_numpy_brute_force(tmp_path):
@@ -105,9 +111,9 @@ def test_batch_search_equals_numpy_brute_force(tmp_path):
     k = 5
     expected = {f"q{i}": [(f"v{order[j]}", cosines[i, j]) for j in np.argsort(-cosines[i])[:k]]
                 for i in range(len(queries))}
-    for precision, config in (("f32", ", MAP['async', 'false']"), ("bf16", ""), ("int8", "")):
-        found = search(tmp_path, folder, list(queries), k, config,
-                       **{"search.precision": precision, "search.block-size": "128"})
+    variants = {precision: ({"search.precision": precision, "search.block-size": "128"}, config)
+                for precision, config in (("f32", ", MAP['async', 'false']"), ("bf16", ""), ("int8", ""))}
+    for precision, found in search(tmp_path, folder, list(queries), k, variants).items():
         assert set(found) == set(expected), precision
         for name, hits in expected.items():
             assert [path for path, _ in found[name]] == [path for path, _ in hits], (precision, name)
@@ -125,7 +131,7 @@ def test_invalid_vectors_skipped_in_the_sink_and_find_nothing_as_queries(tmp_pat
     assert sorted(row["path"] for row in rows) == ["v0", "v3", "v6"]
 
     queries = [good[1] + 0.01, None, [1.0] * (DIMENSION + 1), [0.0] * DIMENSION]
-    found = search(tmp_path, folder, queries, 2)
+    found = search(tmp_path, folder, queries, 2)["default"]
     assert found["q0"][0][0] == "v3" and found["q0"][0][1] > 0.99
     assert found["q1"] == found["q2"] == found["q3"] == []  # one NULL-padded row each, job alive
 
