@@ -97,6 +97,16 @@ def exact_top_k(folder: Path, queries: np.ndarray, k: int) -> list[list[str]]:
     return [list(row) for row in best_paths]
 
 
+def cached_exact_top_k(folder: Path, size: int, queries: np.ndarray, k: int) -> list[list[str]]:
+    """``exact_top_k``, computed once per index size and query set (``--prepare`` does it outside the bench lock)."""
+    file = CACHE / f"exact-d{queries.shape[1]}-q{len(queries)}-k{k}-n{size}.json"
+    if not file.is_file():
+        started = time.perf_counter()
+        file.write_text(json.dumps(exact_top_k(folder, queries, k)))
+        print(f"{size}: exact numpy top-{k} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return json.loads(file.read_text())
+
+
 def java_classpath() -> str:
     import pyflink
 
@@ -130,27 +140,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--prepare", action="store_true",
-                        help="only write the synthetic index files (no measurement: no need for the bench lock)")
+                        help="only write the synthetic index files and the exact answers (no measurement: "
+                             "run it outside the bench lock)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     concurrency = [int(c) for c in args.concurrency.split(",")]
 
+    queries, sources = make_queries(args.queries, args.dimension)
     if args.prepare:
         for size in sizes:
             print(index_folder(size, args.dimension))
+            cached_exact_top_k(index_folder(size, args.dimension), size, queries, args.k)
         return 0
     facts = machine()
     print(f"machine: {facts['cpu']}, {facts['cores']} cores, {facts['isa']}, load {os.getloadavg()}", file=sys.stderr)
-    queries, sources = make_queries(args.queries, args.dimension)
     queries_file = CACHE / f"queries-d{args.dimension}-q{args.queries}.f32"
     queries_file.parent.mkdir(parents=True, exist_ok=True)
     queries.astype("<f4").tofile(queries_file)
     rows = []
     for size in sizes:
         folder = index_folder(size, args.dimension)
-        started = time.perf_counter()
-        exact = exact_top_k(folder, queries, args.k)
-        print(f"{size}: exact numpy top-{args.k} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        exact = cached_exact_top_k(folder, size, queries, args.k)
         for precision in args.precisions.split(","):
             if precision == "f32" and size > args.f32_up_to:
                 continue
