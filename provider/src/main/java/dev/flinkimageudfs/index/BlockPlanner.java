@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * Which segments to compile together. New segments are grouped into blocks of up to
  * 'search.block-size' vectors; then, like a log-structured merge, four blocks of the same size
- * class (powers of four) below the block size are merged into one, repeatedly. A vector is thus
+ * class (powers of four) below the block size are merged into one, repeatedly (a merged block may
+ * reach four times the block size; it is never merged again). A vector is thus
  * recompiled about log4(block size / segment size) times in all, and a streaming index of many
  * small segments keeps few blocks (at most three per size class).
  */

@@ -109,8 +109,9 @@ public final class ImageIndexOptions {
                     .intType()
                     .defaultValue(65536)
                     .withDescription(
-                            "Vectors per compiled block: new segments are compiled as small blocks that are "
-                                    + "merged, four of a size at a time, up to this size, so adding vectors never "
+                            "Vectors per compiled block: new segments are compiled as blocks of up to this "
+                                    + "many vectors; blocks smaller than this are merged four of a size at a time "
+                                    + "(so one merge may reach four times this size), so adding vectors never "
                                     + "recompiles the whole index.");
 
     public static final ConfigOption<String> LIBRARY_PATH =
