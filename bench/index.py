@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import RESULTS, machine
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 from udfs.index_files import committed_segments, read_segment, write_segment
 
 CACHE = Path.home() / ".cache" / "flink-image-udfs" / "bench-index"

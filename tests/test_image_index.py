@@ -15,7 +15,7 @@ import pytest
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from udfs.catalog import use_jar
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 from udfs.index_files import committed_segments, read_index
 
 pytestmark = pytest.mark.flink

@@ -27,7 +27,7 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 from udfs import settings
 from udfs.catalog import create_images_table
 from udfs.config import OPTIONS
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 from udfs.functions import RESULT_COLUMNS
 from udfs.model_provider import MODEL_OUTPUT_COLUMNS, create_classifier_model, provider_options
 from udfs.preset_data import preset_document

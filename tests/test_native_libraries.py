@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 
 from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
 

@@ -36,7 +36,7 @@ from udfs import presets, settings
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
 from udfs.package_data import data_path
-from udfs.format_jar import jar_path, provider_jar_path
+from udfs.jars import jar_path, provider_jar_path
 from udfs.progress import LOG_INTERVAL, STALL_NOTICE, exit_status_after_ctrl_c, wait_for_job
 from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 

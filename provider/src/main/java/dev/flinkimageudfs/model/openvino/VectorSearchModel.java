@@ -96,7 +96,7 @@ public final class VectorSearchModel implements AutoCloseable {
         this.rows = rows;
         this.storage = storage;
         PointerByReference ref = new PointerByReference();
-        ov.check(ov.c.ov_compiled_model_create_infer_request(compiled, ref), "create infer request");
+        ov.check(() -> ov.c.ov_compiled_model_create_infer_request(compiled, ref), "create infer request");
         request = ref.getValue();
     }
 
@@ -135,13 +135,14 @@ public final class VectorSearchModel implements AutoCloseable {
         Pointer indices = null;
         try {
             kTensor = hostTensor(OpenVinoC.ELEMENT_I64, new long[0], k);
-            ov.check(ov.c.ov_infer_request_set_input_tensor_by_index(request, 0, queryTensor), "set queries");
-            ov.check(ov.c.ov_infer_request_set_input_tensor_by_index(request, 1, kTensor), "set k");
-            ov.check(ov.c.ov_infer_request_infer(request), "vector search");
+            ov.check(() -> ov.c.ov_infer_request_set_input_tensor_by_index(request, 0, queryTensor), "set queries");
+            Pointer kInput = kTensor;
+            ov.check(() -> ov.c.ov_infer_request_set_input_tensor_by_index(request, 1, kInput), "set k");
+            ov.checkInference(ov.c.ov_infer_request_infer(request), "vector search"); // not under the error lock
             PointerByReference ref = new PointerByReference();
-            ov.check(ov.c.ov_infer_request_get_output_tensor_by_index(request, 0, ref), "get scores");
+            ov.check(() -> ov.c.ov_infer_request_get_output_tensor_by_index(request, 0, ref), "get scores");
             values = ref.getValue();
-            ov.check(ov.c.ov_infer_request_get_output_tensor_by_index(request, 1, ref), "get rows");
+            ov.check(() -> ov.c.ov_infer_request_get_output_tensor_by_index(request, 1, ref), "get rows");
             indices = ref.getValue();
             float[] scores = new float[count * kept];
             int[] rowIndexes = new int[count * kept];
@@ -164,20 +165,20 @@ public final class VectorSearchModel implements AutoCloseable {
 
     private Pointer data(Pointer tensor, long expectedBytes, String what) {
         LongByReference size = new LongByReference();
-        ov.check(ov.c.ov_tensor_get_byte_size(tensor, size), "get " + what + " size");
+        ov.check(() -> ov.c.ov_tensor_get_byte_size(tensor, size), "get " + what + " size");
         if (size.getValue() != expectedBytes) {
             throw new IllegalStateException(
                     String.format("vector search: the %s tensor holds %d bytes, expected %d", what, size.getValue(), expectedBytes));
         }
         PointerByReference data = new PointerByReference();
-        ov.check(ov.c.ov_tensor_data(tensor, data), "get " + what);
+        ov.check(() -> ov.c.ov_tensor_data(tensor, data), "get " + what);
         return data.getValue();
     }
 
     /** A tensor over {@code memory}, which must outlive every inference that reads it. */
     private Pointer hostTensor(int elementType, long[] dims, Memory memory) {
         PointerByReference tensor = new PointerByReference();
-        ov.check(ov.c.ov_tensor_create_from_host_ptr(elementType, shape(dims), memory, tensor), "create tensor");
+        ov.check(() -> ov.c.ov_tensor_create_from_host_ptr(elementType, shape(dims), memory, tensor), "create tensor");
         return tensor.getValue();
     }
 
@@ -206,7 +207,7 @@ public final class VectorSearchModel implements AutoCloseable {
     private static synchronized Pointer acquireCore(OpenVino ov) {
         if (core == null) {
             PointerByReference created = new PointerByReference();
-            ov.check(ov.c.ov_core_create(created), "create OpenVINO core");
+            ov.check(() -> ov.c.ov_core_create(created), "create OpenVINO core");
             core = created.getValue();
         }
         liveModels++;
@@ -248,11 +249,11 @@ public final class VectorSearchModel implements AutoCloseable {
             this.scalesOffset = align((long) storage.bytes * rows * dimension);
             long total = scalesOffset + (storage == Storage.INT8 ? 4L * rows : 0);
             PointerByReference tensor = new PointerByReference();
-            ov.check(ov.c.ov_tensor_create(OpenVinoC.ELEMENT_U8, shape(new long[] {total}), tensor), "allocate weights");
+            ov.check(() -> ov.c.ov_tensor_create(OpenVinoC.ELEMENT_U8, shape(new long[] {total}), tensor), "allocate weights");
             weights = tensor.getValue();
             PointerByReference pointer = new PointerByReference();
             try {
-                ov.check(ov.c.ov_tensor_data(weights, pointer), "get weights");
+                ov.check(() -> ov.c.ov_tensor_data(weights, pointer), "get weights");
             } catch (RuntimeException e) {
                 ov.c.ov_tensor_free(weights);
                 throw e;
@@ -322,7 +323,7 @@ public final class VectorSearchModel implements AutoCloseable {
                 String xml = irXml();
                 PointerByReference model = new PointerByReference();
                 ov.check(
-                        ov.c.ov_core_read_model_from_memory_buffer(
+                        () -> ov.c.ov_core_read_model_from_memory_buffer(
                                 localCore, xml, xml.getBytes(StandardCharsets.UTF_8).length, weights, model),
                         "read the vector search graph");
                 Pointer compiled;
@@ -333,7 +334,7 @@ public final class VectorSearchModel implements AutoCloseable {
                             : new Object[] {"PERFORMANCE_HINT", "LATENCY"};
                     PointerByReference result = new PointerByReference();
                     ov.check(
-                            ov.c.ov_core_compile_model(localCore, model.getValue(), device, properties.length, result, properties),
+                            () -> ov.c.ov_core_compile_model(localCore, model.getValue(), device, properties.length, result, properties),
                             "compile the vector search graph for '" + device + "'");
                     compiled = result.getValue();
                 } finally {
@@ -357,10 +358,11 @@ public final class VectorSearchModel implements AutoCloseable {
             int[] expected = {OpenVinoC.ELEMENT_F32, OpenVinoC.ELEMENT_I32};
             for (int index = 0; index < expected.length; index++) {
                 PointerByReference port = new PointerByReference();
-                ov.check(ov.c.ov_model_const_output_by_index(model, index, port), "get output " + index);
+                int output = index;
+                ov.check(() -> ov.c.ov_model_const_output_by_index(model, output, port), "get output " + index);
                 try {
                     IntByReference type = new IntByReference();
-                    ov.check(ov.c.ov_port_get_element_type(port.getValue(), type), "get output type");
+                    ov.check(() -> ov.c.ov_port_get_element_type(port.getValue(), type), "get output type");
                     if (type.getValue() != expected[index]) {
                         throw new IllegalStateException("vector search graph: output " + index + " has element type " + type.getValue());
                     }
