@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: runs sql/10_images.sql, sql/20_functions.sql and sql/30_classify.sql on the embedded
+# The main job: runs sql/10_images.sql, 20_functions.sql, 29_sinks.sql and 30_classify.sql on the embedded
 # MiniCluster over samples/images, printing every prediction and the job runtime; JSON lines go to
 # out/predictions (or $OUTPUT_DIR). Extra arguments go to `python -m udfs.sql` (e.g. --set
 # classify.top-k=3).
@@ -67,9 +67,9 @@ if $streaming; then
     echo "demo: watching $IMAGES_DIR: copy images into it, e.g. cp samples/images/* '$IMAGES_DIR'/" \
          "(each file is read once, when found: write big files elsewhere and mv them in). Ctrl-C stops." >&2
     run_args=(--mode streaming --set execution.checkpointing.interval=10s
-              -i sql/10_images.sql -i sql/15_watch_images.sql -i sql/20_functions.sql -f sql/30_classify.sql)
+              -i sql/10_images.sql -i sql/15_watch_images.sql -i sql/20_functions.sql -i sql/29_sinks.sql -f sql/30_classify.sql)
 else
     export IMAGES_DIR="${IMAGES_DIR:-$root/samples/images}"
-    run_args=(-i sql/10_images.sql -i sql/20_functions.sql -f sql/30_classify.sql)
+    run_args=(-i sql/10_images.sql -i sql/20_functions.sql -i sql/29_sinks.sql -f sql/30_classify.sql)
 fi
 exec "$PY" -m udfs.sql "${model_args[@]}" "$@" "${run_args[@]}"

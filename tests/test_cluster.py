@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
 SQL = ROOT / "sql"
 GRAFANA_DASHBOARD = ROOT / "deploy" / "grafana" / "flink-image-udfs.json"
-CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
+CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")]
 
 if ASSETS_MISSING:
     pytest.skip(ASSETS_MISSING, allow_module_level=True)

@@ -343,8 +343,8 @@ def test_missing_model_file_fails_the_job_naming_model_path(tmp_path):
 
 # --- SQL scripts, embedded and on a standalone cluster -----------------------------------------------
 
-MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-f", str(SQL / "31_ml_predict.sql")]
-UDF_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
+MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "31_ml_predict.sql")]
+UDF_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")]
 
 
 def read_json_lines(directory: Path) -> dict[str, dict]:

@@ -65,7 +65,7 @@ def test_script_sets_name_shipped_scripts_and_put_extra_scripts_before_the_last(
         assert all((REPO / "sql" / name).is_file() for name in (*init, script))
     sql = REPO / "sql"
     args = sql_runner.parse_args(["--script", "classify", "-i", "knobs.sql", "-f", "more.sql", "--set", "classify.top-k=3"])
-    assert args.init == [sql / "10_images.sql", sql / "20_functions.sql", Path("knobs.sql")]
+    assert args.init == [sql / "10_images.sql", sql / "20_functions.sql", sql / "29_sinks.sql", Path("knobs.sql")]
     assert args.file == [Path("more.sql"), sql / "30_classify.sql"]
     assert args.options == {"classify.top-k": "3"}
 
