@@ -1,4 +1,4 @@
-"""Optional peers for bench/run.py: the same decode + infer code (``ImageClassifier``) driven by
+r"""Optional peers for bench/run.py: the same decode + infer code (``ImageClassifier``) driven by
 Spark, Ray Data and Daft instead of Flink, on the same image folders, 2 cores.
 
     python3 -m venv /tmp/peers-venv
