@@ -143,7 +143,7 @@ def test_java_crops_equal_opencv_crops(tmp_path):
     files = sorted(IMAGENET_DEV.glob("*.JPEG")) + sorted(PHOTOS.iterdir()) + sorted(tmp_path.iterdir())
     for policy, tolerance in [("resize-shorter-side-then-crop", 0), ("center-crop", 1), ("stretch", 1)]:
         preprocessing = Preprocessing(resize_policy=policy)
-        java_preprocessing = jvm.dev.flinkimageudfs.model.Preprocessing(256, 224, policy, "linear", "RGB", "NCHW", None, None)
+        java_preprocessing = jvm.dev.flinkimageudfs.model.preset.Preprocessing(256, 224, policy, "linear", "RGB", "NCHW", None, None)
         min_side = needed_shorter_side(preprocessing) or 0
         compared, identical = 0, 0
         for file in files:

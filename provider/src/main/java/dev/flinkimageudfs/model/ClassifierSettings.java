@@ -1,6 +1,8 @@
 package dev.flinkimageudfs.model;
 
 import dev.flinkimageudfs.model.openvino.ModelSpec;
+import dev.flinkimageudfs.model.preset.Preprocessing;
+import dev.flinkimageudfs.model.preset.PresetCatalog;
 
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;

@@ -1,5 +1,8 @@
 package dev.flinkimageudfs.model;
 
+import dev.flinkimageudfs.model.nativelib.NativeLibraries;
+import dev.flinkimageudfs.model.preset.PresetCatalog;
+
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.ReadableConfig;
