@@ -6,9 +6,9 @@
 -- (resnet50) and ${MODEL_PATH} (empty: the preset's file in ~/.cache/flink-image-udfs/models).
 -- SQL-client users export the three and run `envsubst`, or pass the jar with `-j` and drop ADD JAR.
 --
--- WITH takes the classify.* options of the pandas UDF without the prefix ('preset' for
--- classify.model): 'top-k', 'device', 'precision', 'batch-size', 'max-pixels', ... OUTPUT may
--- list any of the columns below, in any order.
+-- WITH takes the classify.* options of the pandas UDF without the prefix: 'model', 'top-k',
+-- 'device', 'precision', 'batch-size', 'max-pixels', ... OUTPUT may list any of the columns below,
+-- in any order.
 ADD JAR '${OPENVINO_JAR}';
 
 CREATE TEMPORARY MODEL image_classifier
@@ -23,6 +23,6 @@ OUTPUT (
   error STRING
 ) WITH (
   'provider' = 'openvino',
-  'preset' = '${MODEL_PRESET}',
+  'model' = '${MODEL_PRESET}',
   'model-path' = '${MODEL_PATH}'
 );

@@ -33,7 +33,7 @@ from udfs.model_provider import MODEL_OUTPUT_COLUMNS, create_classifier_model, p
 from udfs.preset_data import preset_document
 from udfs.presets import get_preset
 
-from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
+from conftest import REPO, SHARED, imagenet_truth, model_options, needs_shared, subprocess_env
 from corpus import build_corpus, corpus_files, scan_bomb_jpeg
 from test_classify_flink import F32, MOBILENET, classify_folder, top1_top5
 
@@ -86,7 +86,7 @@ def plan_error(options: dict[str, str], output: str = MODEL_OUTPUT_COLUMNS, imag
 def test_provider_options_are_the_classify_options_without_prefix():
     options = {"classify.model": "efficientnet_lite0", "classify.top-k": "3", "classify.decode-threads": "2",
                "parallelism.default": "2"}
-    assert provider_options(options) == {"preset": "efficientnet_lite0", "top-k": "3"}
+    assert provider_options(options) == {"model": "efficientnet_lite0", "top-k": "3"}
 
 
 def test_model_output_is_the_udf_result_and_sql_declares_it():
@@ -112,11 +112,14 @@ def test_jar_carries_the_presets_and_natives_and_accepts_every_shared_option():
     create_classifier_model(t_env)  # puts the jar on the gateway's class path
     factory = get_gateway().jvm.dev.flinkimageudfs.model.OpenVinoModelProviderFactory()
     accepted = {option.key() for option in factory.optionalOptions()}
-    shared = {option.key.removeprefix("classify.") for option in OPTIONS} - {"model"} | {"preset"}
+    shared = {option.key.removeprefix("classify.") for option in OPTIONS}
     # decode-threads: the provider decodes in the task threads (sync) or before batching (async);
     # call-timeout: the Python worker's stall guard (ML_PREDICT has its async timeout)
     assert shared - accepted == {"decode-threads", "call-timeout"}
     assert accepted - shared == {"library-path"}
+    deprecated = {(option.key(), fallback.getKey()) for option in factory.optionalOptions()
+                  for fallback in option.fallbackKeys() if fallback.isDeprecated()}
+    assert deprecated == {("model", "preset")}
 
 
 # --- decoding and cropping: the same pixels as OpenCV -----------------------------------------------
@@ -143,7 +146,7 @@ def test_java_crops_equal_opencv_crops(tmp_path):
     files = sorted(IMAGENET_DEV.glob("*.JPEG")) + sorted(PHOTOS.iterdir()) + sorted(tmp_path.iterdir())
     for policy, tolerance in [("resize-shorter-side-then-crop", 0), ("center-crop", 1), ("stretch", 1)]:
         preprocessing = Preprocessing(resize_policy=policy)
-        java_preprocessing = jvm.dev.flinkimageudfs.model.Preprocessing(256, 224, policy, "linear", "RGB", "NCHW", None, None)
+        java_preprocessing = jvm.dev.flinkimageudfs.model.preset.Preprocessing(256, 224, policy, "linear", "RGB", "NCHW", None, None)
         min_side = needed_shorter_side(preprocessing) or 0
         compared, identical = 0, 0
         for file in files:
@@ -276,6 +279,54 @@ def test_two_jobs_in_one_jvm():
     assert {n: r[1] for n, r in first.items()} == {n: r[1] for n, r in second.items()} == {n: r[1] for n, r in third.items()}
 
 
+# --- the model option and its old name -------------------------------------------------------------
+
+
+def log_written_during(job) -> str:
+    """What this process's Flink gateway (the client, where CREATE MODEL is planned) logged while
+    ``job()`` ran."""
+    log = Path(get_gateway().jvm.System.getProperty("log.file"))
+    start = log.stat().st_size if log.exists() else 0
+    job()
+    with log.open("rb") as file:
+        file.seek(start)
+        return file.read().decode(errors="replace")
+
+
+@needs_shared
+@pytest.mark.flink
+def test_model_option_and_its_deprecated_name_preset(tmp_path):
+    """'model' selects the preset; 'preset', its old name, still does, and logs a warning naming
+    'model'. 24 imagenet-dev photos: a job that ignored the key would run the default preset
+    (resnet50's labels and preprocessing) on MobileNet's file, far from MobileNet's accuracy."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for file in sorted(IMAGENET_DEV.glob("*.JPEG"))[::20][:24]:
+        (images / file.name).write_bytes(file.read_bytes())
+    truth = imagenet_truth()
+    options = provider_options(MOBILENET)
+    assert options["model"] == "mobilenet_v2_quant" and options["model-path"]
+    old_options = {("preset" if key == "model" else key): value for key, value in options.items()}
+    runs = {}
+
+    def predict(name: str, model_options: dict[str, str]) -> None:
+        t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()))
+        create_images_table(t_env, images)
+        create_classifier_model(t_env, model_options)
+        with t_env.execute_sql(PREDICT.format(config="")).collect() as rows:
+            runs[name] = {row[0]: tuple(row)[1:] for row in rows}
+
+    logs = {name: log_written_during(lambda: predict(name, given))
+            for name, given in (("model", options), ("preset", old_options))}
+    warning = "option 'preset' of model provider 'openvino' is deprecated, write 'model' instead"
+    assert warning in logs["preset"]
+    assert "image_classifier" in logs["preset"].split(warning)[0].splitlines()[-1], "names the model"
+    assert warning not in logs["model"]
+    assert runs["model"] == runs["preset"] and len(runs["model"]) == 24
+    top1 = sum(row[1] == truth[name] for name, row in runs["model"].items()) / 24
+    assert top1 >= 0.5, f"top-1 {top1:.2f} on 24 imagenet-dev photos: not MobileNet's ~0.7"
+
+
 # --- bad configuration, refused at plan time -------------------------------------------------------
 
 
@@ -286,7 +337,8 @@ def test_two_jobs_in_one_jvm():
         ({"top-kk": "3"}, "Unsupported options found for 'openvino'"),
         ({"top-k": "0"}, "Invalid value for option 'top-k' of model provider 'openvino': expected an integer >= 1, got '0'"),
         ({"top-k": "many"}, "Could not parse value 'many' for key 'top-k'"),
-        ({"preset": "resnet5"}, "Invalid value for option 'preset' of model provider 'openvino': expected one of"),
+        ({"model": "resnet5"}, "Invalid value for option 'model' of model provider 'openvino': expected one of resnet50, "),
+        ({"preset": "resnet5"}, "Invalid value for option 'model' of model provider 'openvino': expected one of resnet50, "),
         ({"precision": "int4"}, "Invalid value for option 'precision' of model provider 'openvino': expected one of auto, f32, bf16, f16, got 'int4'"),
         ({"crop-size": "300"}, "Invalid value for option 'crop-size' of model provider 'openvino': expected <= resize-size (256), got '300'"),
         ({"mean-values": "1,2"}, "Invalid value for option 'mean-values' of model provider 'openvino': expected 1 or 3 comma-separated numbers, got '1,2'"),

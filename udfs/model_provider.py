@@ -39,14 +39,10 @@ _PYTHON_ONLY = {"classify.decode-threads", "classify.call-timeout"}
 
 def provider_options(options: Mapping[str, str]) -> dict[str, str]:
     """The provider's WITH options for the ``classify.*`` entries of ``options``: the same keys
-    without the prefix, ``classify.model`` as ``preset``. Other keys (Flink options),
-    ``classify.decode-threads`` and ``classify.call-timeout`` are left out."""
-    result = {}
-    for key, value in options.items():
-        if key.startswith(PREFIX) and key not in _PYTHON_ONLY:
-            key = key[len(PREFIX):]
-            result["preset" if key == "model" else key] = value
-    return result
+    without the prefix. Other keys (Flink options), ``classify.decode-threads`` and
+    ``classify.call-timeout`` are left out."""
+    return {key[len(PREFIX):]: value for key, value in options.items()
+            if key.startswith(PREFIX) and key not in _PYTHON_ONLY}
 
 
 def use_provider_jar(t_env: TableEnvironment) -> None:

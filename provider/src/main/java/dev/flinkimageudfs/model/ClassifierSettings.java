@@ -1,6 +1,8 @@
 package dev.flinkimageudfs.model;
 
 import dev.flinkimageudfs.model.openvino.ModelSpec;
+import dev.flinkimageudfs.model.preset.Preprocessing;
+import dev.flinkimageudfs.model.preset.PresetCatalog;
 
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
@@ -30,10 +32,10 @@ import static dev.flinkimageudfs.model.OpenVinoOptions.MAX_IMAGE_BYTES;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MAX_JPEG_SCANS;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MAX_PIXELS;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MEAN_VALUES;
+import static dev.flinkimageudfs.model.OpenVinoOptions.MODEL;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MODEL_PATH;
 import static dev.flinkimageudfs.model.OpenVinoOptions.PERFORMANCE_HINT;
 import static dev.flinkimageudfs.model.OpenVinoOptions.PRECISION;
-import static dev.flinkimageudfs.model.OpenVinoOptions.PRESET;
 import static dev.flinkimageudfs.model.OpenVinoOptions.REDUCED_JPEG_DECODE;
 import static dev.flinkimageudfs.model.OpenVinoOptions.RESIZE_POLICY;
 import static dev.flinkimageudfs.model.OpenVinoOptions.RESIZE_SIZE;
@@ -41,6 +43,7 @@ import static dev.flinkimageudfs.model.OpenVinoOptions.REVERSE_INPUT_CHANNELS;
 import static dev.flinkimageudfs.model.OpenVinoOptions.SCALE_VALUES;
 import static dev.flinkimageudfs.model.OpenVinoOptions.STREAMS;
 import static dev.flinkimageudfs.model.OpenVinoOptions.TOP_K;
+import static dev.flinkimageudfs.model.OpenVinoOptions.choice;
 
 /**
  * The resolved, checked settings of one model, the Java side of {@code udfs.config.load_config}:
@@ -78,11 +81,8 @@ public final class ClassifierSettings implements Serializable {
 
     private ClassifierSettings(ReadableConfig options) {
         PresetCatalog catalog = PresetCatalog.get();
-        String name = options.get(PRESET).trim().toLowerCase();
+        String name = choice(options.get(MODEL), "classify.model"); // the schema's choices are the presets
         JsonNode entry = catalog.preset(name);
-        if (entry == null) {
-            throw OpenVinoOptions.invalid(PRESET.key(), "expected one of " + String.join(", ", catalog.presetNames()), name);
-        }
         preset = name;
         preprocessing = resolvePreprocessing(entry.get("preprocessing"), options);
         modelPath = blankToNull(options.getOptional(MODEL_PATH).orElse(null));
@@ -159,15 +159,6 @@ public final class ClassifierSettings implements Serializable {
                             + "' is not implemented by the openvino provider (linear only)");
         }
         return preprocessing;
-    }
-
-    private static String choice(String value, String classifyKey) {
-        String key = classifyKey.substring("classify.".length());
-        String match = OpenVinoOptions.choiceOf(PresetCatalog.get().option(classifyKey).get("choices"), value);
-        if (match == null) {
-            throw OpenVinoOptions.invalid(key, "expected one of the documented values", value);
-        }
-        return match;
     }
 
     /** 1 or 3 comma-separated numbers; empty skips the step (null). */

@@ -19,7 +19,7 @@ import java.util.Set;
 
 /**
  * {@code CREATE MODEL m INPUT (image BYTES) OUTPUT (label STRING, ...) WITH ('provider' =
- * 'openvino', 'preset' = 'resnet50', ...)}: an image classifier running in the TaskManager's JVM
+ * 'openvino', 'model' = 'resnet50', ...)}: an image classifier running in the TaskManager's JVM
  * with OpenVINO, no Python and no remote service. Options, INPUT and OUTPUT are checked when a
  * query using the model is planned; the model file is read where the function opens.
  */
@@ -46,6 +46,8 @@ public class OpenVinoModelProviderFactory implements ModelProviderFactory {
     public ModelProvider createModelProvider(Context context) {
         FactoryUtil.ModelProviderFactoryHelper helper = FactoryUtil.createModelProviderFactoryHelper(this, context);
         helper.validate();
+        OpenVinoOptions.warnDeprecatedKeys(
+                context.getObjectIdentifier().asSummaryString(), context.getCatalogModel().getOptions());
         ClassifierSettings settings = ClassifierSettings.of(helper.getOptions());
         ResolvedCatalogModel model = context.getCatalogModel();
         ModelSchema schema = ModelSchema.of(model.getResolvedInputSchema(), model.getResolvedOutputSchema());

@@ -1,5 +1,7 @@
 package dev.flinkimageudfs.model;
 
+import dev.flinkimageudfs.model.preset.PresetCatalog;
+
 import java.util.List;
 
 /**

@@ -1,6 +1,6 @@
 package dev.flinkimageudfs.model.image;
 
-import dev.flinkimageudfs.model.PresetCatalog;
+import dev.flinkimageudfs.model.preset.PresetCatalog;
 
 /**
  * Encoded bytes to an upright 8-bit BGR image, with the checks of {@code udfs.preprocess}, made

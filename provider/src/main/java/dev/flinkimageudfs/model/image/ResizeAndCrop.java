@@ -1,6 +1,6 @@
 package dev.flinkimageudfs.model.image;
 
-import dev.flinkimageudfs.model.Preprocessing;
+import dev.flinkimageudfs.model.preset.Preprocessing;
 
 /**
  * The resize policies of {@code udfs.preprocess.resize_and_crop}, giving the crop x crop x 3 u8

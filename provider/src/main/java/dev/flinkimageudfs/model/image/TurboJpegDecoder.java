@@ -1,6 +1,6 @@
 package dev.flinkimageudfs.model.image;
 
-import dev.flinkimageudfs.model.NativeLibraries;
+import dev.flinkimageudfs.model.nativelib.NativeLibraries;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;

@@ -1,7 +1,7 @@
 package dev.flinkimageudfs.model.openvino;
 
-import dev.flinkimageudfs.model.PresetCatalog;
-import dev.flinkimageudfs.model.Preprocessing;
+import dev.flinkimageudfs.model.preset.PresetCatalog;
+import dev.flinkimageudfs.model.preset.Preprocessing;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;

@@ -1,6 +1,6 @@
 package dev.flinkimageudfs.model.openvino;
 
-import dev.flinkimageudfs.model.Preprocessing;
+import dev.flinkimageudfs.model.preset.Preprocessing;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package dev.flinkimageudfs.model;
+package dev.flinkimageudfs.model.preset;
 
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;

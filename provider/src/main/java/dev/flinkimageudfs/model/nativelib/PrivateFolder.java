@@ -1,4 +1,4 @@
-package dev.flinkimageudfs.model;
+package dev.flinkimageudfs.model.nativelib;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -1,4 +1,4 @@
-package dev.flinkimageudfs.model;
+package dev.flinkimageudfs.model.nativelib;
 
 import com.sun.jna.Library;
 import com.sun.jna.Native;

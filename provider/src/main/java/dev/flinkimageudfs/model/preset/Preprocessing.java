@@ -1,4 +1,4 @@
-package dev.flinkimageudfs.model;
+package dev.flinkimageudfs.model.preset;
 
 import java.io.Serializable;
 import java.util.Arrays;
