@@ -14,7 +14,7 @@ import java.util.function.IntConsumer;
 
 /**
  * Gathers crops submitted one at a time into batched OpenVINO infer requests and reports each
- * crop's probabilities to its callback, in submission order.
+ * crop's probabilities (and embedding, when asked) to its callback, in submission order.
  *
  * <p>A full batch starts as soon as a request is idle. A part-filled one starts when none of this
  * queue's requests is running and no crop has arrived for {@link #LINGER_NANOS}: the end of the
@@ -30,9 +30,9 @@ public final class BatchingInferQueue implements AutoCloseable {
     /** How long a part-filled batch waits for more crops when nothing runs: a few decodes. */
     static final long LINGER_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
 
-    /** Receives the probabilities of one crop, or why inference failed. */
+    /** Receives the probabilities of one crop (and its embedding, or null), or why inference failed. */
     public interface Callback {
-        void done(float[] probabilities);
+        void done(float[] probabilities, float[] embedding);
 
         void failed(Throwable error);
     }
@@ -73,14 +73,15 @@ public final class BatchingInferQueue implements AutoCloseable {
     private long images;
 
     /**
-     * {@code count} requests of {@code model}; {@code batchObserver} hears the size of every batch
-     * started (for metrics).
+     * {@code count} requests of {@code model}, reading the embedding too when {@code embedding};
+     * {@code batchObserver} hears the size of every batch started (for metrics).
      */
-    public BatchingInferQueue(ClassificationModel model, int count, String threadName, IntConsumer batchObserver) {
+    public BatchingInferQueue(
+            ClassificationModel model, boolean embedding, int count, String threadName, IntConsumer batchObserver) {
         this.batchSize = model.batchSize();
         this.batchObserver = batchObserver;
         for (int i = 0; i < count; i++) {
-            InferRequest request = model.newRequest();
+            InferRequest request = model.newRequest(embedding);
             requests.add(request);
             idle.add(request);
         }
@@ -185,17 +186,19 @@ public final class BatchingInferQueue implements AutoCloseable {
 
     private static void deliver(Running batch) {
         List<float[]> results = new ArrayList<>(batch.items.size());
+        List<float[]> embeddings = new ArrayList<>(batch.items.size());
         try {
             batch.request.await();
             for (int slot = 0; slot < batch.items.size(); slot++) {
                 results.add(batch.request.probabilities(slot));
+                embeddings.add(batch.request.embedding(slot));
             }
         } catch (RuntimeException e) {
             batch.items.forEach(item -> item.callback.failed(e));
             return;
         }
         for (int slot = 0; slot < batch.items.size(); slot++) {
-            batch.items.get(slot).callback.done(results.get(slot));
+            batch.items.get(slot).callback.done(results.get(slot), embeddings.get(slot));
         }
     }
 

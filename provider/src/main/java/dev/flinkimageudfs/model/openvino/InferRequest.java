@@ -7,7 +7,8 @@ import com.sun.jna.ptr.PointerByReference;
 /**
  * One OpenVINO infer request of a {@link ClassificationModel}: crops are written straight into its
  * input tensor ({@code batchSize} slots of crop x crop x 3 u8 BGR), probabilities read from its
- * output tensor. Not thread-safe: one thread fills and starts it, one waits for it.
+ * scores output tensor, and embeddings from the embedding output when it was built to. Not
+ * thread-safe: one thread fills and starts it, one waits for it.
  */
 public final class InferRequest implements AutoCloseable {
 
@@ -16,28 +17,41 @@ public final class InferRequest implements AutoCloseable {
     private final Pointer request;
     private final Pointer inputTensor;
     private final Pointer outputTensor;
+    private final Pointer embeddingTensor; // null: not read
     private final Pointer input;
     private final Pointer output;
+    private final Pointer embeddings;
     private final int batchSize;
     private final long imageBytes;
     private final int numClasses;
+    private final int embeddingSize;
 
+    /** {@code embeddingIndex} -1: the request does not read the embedding. */
     InferRequest(
-            ClassificationModel model, OpenVino ov, Pointer compiled, int batchSize, int cropSize, int numClasses) {
+            ClassificationModel model, OpenVino ov, Pointer compiled, int batchSize, int cropSize, int numClasses,
+            int scoresIndex, int embeddingIndex, int embeddingSize) {
         this.model = model;
         this.ov = ov;
         this.batchSize = batchSize;
         this.imageBytes = (long) cropSize * cropSize * 3;
         this.numClasses = numClasses;
+        this.embeddingSize = embeddingSize;
         PointerByReference ref = new PointerByReference();
         ov.check(ov.c.ov_compiled_model_create_infer_request(compiled, ref), "create infer request");
         request = ref.getValue();
         ov.check(ov.c.ov_infer_request_get_input_tensor_by_index(request, 0, ref), "get input tensor");
         inputTensor = ref.getValue();
-        ov.check(ov.c.ov_infer_request_get_output_tensor_by_index(request, 0, ref), "get output tensor");
+        ov.check(ov.c.ov_infer_request_get_output_tensor_by_index(request, scoresIndex, ref), "get output tensor");
         outputTensor = ref.getValue();
+        if (embeddingIndex >= 0) {
+            ov.check(ov.c.ov_infer_request_get_output_tensor_by_index(request, embeddingIndex, ref), "get embedding tensor");
+            embeddingTensor = ref.getValue();
+        } else {
+            embeddingTensor = null;
+        }
         input = data(inputTensor, batchSize * imageBytes, "input");
         output = data(outputTensor, 4L * batchSize * numClasses, "output");
+        embeddings = embeddingTensor == null ? null : data(embeddingTensor, 4L * batchSize * embeddingSize, "embedding");
     }
 
     private Pointer data(Pointer tensor, long expectedBytes, String which) {
@@ -84,10 +98,23 @@ public final class InferRequest implements AutoCloseable {
         return scores;
     }
 
+    /** The embedding of slot {@code slot} (L2-normalised in the graph), or null when not read. */
+    public float[] embedding(int slot) {
+        if (embeddings == null) {
+            return null;
+        }
+        float[] vector = new float[embeddingSize];
+        embeddings.read(4L * slot * embeddingSize, vector, 0, embeddingSize);
+        return vector;
+    }
+
     @Override
     public void close() {
         ov.c.ov_tensor_free(inputTensor);
         ov.c.ov_tensor_free(outputTensor);
+        if (embeddingTensor != null) {
+            ov.c.ov_tensor_free(embeddingTensor);
+        }
         ov.c.ov_infer_request_free(request);
     }
 }

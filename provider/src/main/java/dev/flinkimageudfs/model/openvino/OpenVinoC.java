@@ -58,6 +58,11 @@ public interface OpenVinoC extends Library {
 
     int ov_model_const_output(Pointer model, PointerByReference port);
 
+    int ov_model_const_output_by_index(Pointer model, long index, PointerByReference port);
+
+    /** The port's tensor name into {@code name}, a string the caller frees with {@link #ov_free}. */
+    int ov_port_get_any_name(Pointer port, PointerByReference name);
+
     int ov_model_reshape_by_port_indexes(
             Pointer model, long[] portIndexes, Pointer partialShapes, long size);
 
@@ -112,6 +117,9 @@ public interface OpenVinoC extends Library {
     int ov_preprocess_preprocess_steps_scale_multi_channels(Pointer steps, float[] values, int count);
 
     int ov_preprocess_prepostprocessor_get_output_info(Pointer ppp, PointerByReference outputInfo);
+
+    int ov_preprocess_prepostprocessor_get_output_info_by_index(
+            Pointer ppp, long index, PointerByReference outputInfo);
 
     void ov_preprocess_output_info_free(Pointer outputInfo);
 
