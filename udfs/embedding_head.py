@@ -29,7 +29,7 @@ _NORM_EPSILON = 1e-12
 
 def add_embedding_output(model: ov.Model, embedding: Embedding) -> ov.Model:
     """``model`` with one more output: the L2-normalised, pooled ``embedding.layer``."""
-    features = _tensor_named(model, embedding.layer)
+    features = tensor_named(model, embedding.layer)
     shape = features.get_partial_shape()
     if shape.rank.is_dynamic or shape.rank.get_length() != 4 or shape[1] != embedding.size:
         raise ValueError(
@@ -49,7 +49,7 @@ def add_embedding_output(model: ov.Model, embedding: Embedding) -> ov.Model:
     return model
 
 
-def _tensor_named(model: ov.Model, name: str) -> ov.Output:
+def tensor_named(model: ov.Model, name: str) -> ov.Output:
     for node in model.get_ordered_ops():
         for output in node.outputs():
             if name in output.get_names():
