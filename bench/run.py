@@ -106,12 +106,12 @@ def worker_ceiling(spec: dict) -> dict:
              for p in sorted(IMAGENET_DEV.glob("*.JPEG"))]
     embeddings = {} if spec.get("read_embedding") else None
     runtime.infer(((i, crops[i % len(crops)]) for i in range(4 * runtime.infer_requests * runtime.batch_size)),
-                  embeddings)  # warm up
+                  embeddings=embeddings)  # warm up
     n = spec["images"]
     times, cpu = [], []
     for _ in range(spec["repeats"]):
         t, c = time.perf_counter(), time.process_time()
-        runtime.infer(((i, crops[i % len(crops)]) for i in range(n)), embeddings)
+        runtime.infer(((i, crops[i % len(crops)]) for i in range(n)), embeddings=embeddings)
         times.append(time.perf_counter() - t)
         cpu.append((time.process_time() - c) / n * 1000)
     result = {"times_s": times, "rates": [n / t for t in times], "compile_s": compile_s, "cpu_ms_per_image": cpu,

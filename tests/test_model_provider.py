@@ -109,9 +109,10 @@ def test_jar_carries_the_presets_and_natives_and_accepts_every_shared_option():
     factory = get_gateway().jvm.dev.flinkimageudfs.model.OpenVinoModelProviderFactory()
     accepted = {option.key() for option in factory.optionalOptions()}
     shared = {option.key.removeprefix("classify.") for option in OPTIONS} - {"model"} | {"preset"}
-    # decode-threads: the provider decodes in the task threads (sync) or before batching (async)
+    # decode-threads: the provider decodes in the task threads (sync) or before batching (async);
+    # call-timeout: the Python worker's stall guard (ML_PREDICT has its async timeout);
     # embedding: the provider gives it when OUTPUT lists the column
-    assert shared - accepted == {"decode-threads", "embedding"}
+    assert shared - accepted == {"decode-threads", "call-timeout", "embedding"}
     assert accepted - shared == {"library-path"}
 
 

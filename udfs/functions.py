@@ -14,6 +14,7 @@ inference sets ``classify.embedding`` and reads ``classify_resnet50(image).embed
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import pandas as pd
 from pyflink.table import DataTypes, TableEnvironment
@@ -21,6 +22,7 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 from udfs.classifier import ImageClassifier, Prediction
 from udfs.config import OPTIONS, ClassifierConfig, load_config
+from udfs.stall import CallStalledError
 
 # Top-k is three parallel arrays: PyFlink's pandas UDFs cannot return ARRAY<ROW<...>>.
 RESULT_TYPE = DataTypes.ROW(
@@ -76,6 +78,7 @@ class ClassifyImage(ScalarFunction):
         self._batch_millis = metrics.counter("batchMillis")
         self._last_ms_per_image = 0
         metrics.gauge("lastMillisPerImage", lambda: self._last_ms_per_image)
+        self._stalled_calls = metrics.counter("stalledCalls")
 
     @staticmethod
     def _make_classifier(config: ClassifierConfig) -> ImageClassifier:
@@ -83,9 +86,16 @@ class ClassifyImage(ScalarFunction):
 
     def eval(self, images: pd.Series) -> pd.DataFrame:
         started = time.perf_counter()
-        predictions = self._classifier.classify([None if v is None else bytes(v) for v in images])
+        predictions = self._run(self._classifier.classify, images)
         self._count(started, len(predictions), sum(p.error is not None for p in predictions))
         return predictions_frame(predictions)
+
+    def _run(self, method: Callable[[list[bytes | None]], list], images: pd.Series) -> list:
+        try:
+            return method([None if v is None else bytes(v) for v in images])
+        except CallStalledError:
+            self._stalled_calls.inc()  # then the task fails, with the stage in its exception
+            raise
 
     def _count(self, started: float, images: int, errors: int) -> None:
         elapsed_ms = int((time.perf_counter() - started) * 1000)
@@ -115,7 +125,7 @@ class EmbedImage(ClassifyImage):
 
     def eval(self, images: pd.Series) -> pd.Series:
         started = time.perf_counter()
-        embeddings = self._classifier.embed([None if v is None else bytes(v) for v in images])
+        embeddings = self._run(self._classifier.embed, images)
         self._count(started, len(embeddings), sum(e is None for e in embeddings))
         return pd.Series(embeddings, dtype=object)
 

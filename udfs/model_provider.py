@@ -34,15 +34,16 @@ MODEL_OUTPUT_COLUMNS = """\
 EMBEDDING_COLUMN = "embedding ARRAY<FLOAT>"
 
 
-# The provider decodes in the task threads (sync) or before batching (async): no decode pool; it
+# The provider decodes in the task threads (sync) or before batching (async): no decode pool;
+# a stuck call is bounded by ML_PREDICT's own async timeout, not by a Python worker's guard; it
 # gives the embedding when OUTPUT lists it, not through an option.
-_PYTHON_ONLY = {"classify.decode-threads", "classify.embedding"}
+_PYTHON_ONLY = {"classify.decode-threads", "classify.call-timeout", "classify.embedding"}
 
 
 def provider_options(options: Mapping[str, str]) -> dict[str, str]:
     """The provider's WITH options for the ``classify.*`` entries of ``options``: the same keys
     without the prefix, ``classify.model`` as ``preset``. Other keys (Flink options),
-    ``classify.decode-threads`` and ``classify.embedding`` are left out."""
+    ``classify.decode-threads``, ``classify.call-timeout`` and ``classify.embedding`` are left out."""
     result = {}
     for key, value in options.items():
         if key.startswith(PREFIX) and key not in _PYTHON_ONLY:
