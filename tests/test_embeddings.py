@@ -80,15 +80,13 @@ def test_a_model_file_without_the_embedding_output_is_refused_naming_the_path():
     with pytest.raises(ValueError, match=r"^classify.model-path: the model '.*light_resnet50.onnx' has no output "
                                          r"'embedding' \(the embedding of preset 'resnet50'\).*udfs.models fetch resnet50"):
         ImageClassifier(config, embedding=True)
-    with ImageClassifier(config) as classifier:  # classifying needs no embedding
-        assert classifier.classify([(PHOTOS / "dog.jpg").read_bytes()])[0].error is None
 
 
 @needs_shared
 def test_classify_and_embed_give_unit_vectors_from_one_model(resnet50_model):
     images = [(IMAGENET_DEV / name).read_bytes() for name in sorted(p.name for p in IMAGENET_DEV.iterdir())[:6]]
     images += [b"not an image", None]
-    config = load_config({"classify.embedding": "true", "classify.cache-dir": ""})
+    config = load_config({"classify.embedding": "true"})
     with ImageClassifier(config) as classifier:
         predictions = classifier.classify(images)
         embeddings = classifier.embed(images)
@@ -100,7 +98,7 @@ def test_classify_and_embed_give_unit_vectors_from_one_model(resnet50_model):
     vectors = np.stack(embeddings[:6])
     others = vectors @ vectors.T - np.eye(6)
     assert others.max() < 0.8  # six different photos are not near-duplicates of each other
-    with ImageClassifier(load_config({"classify.cache-dir": ""})) as classifier:
+    with ImageClassifier(load_config({})) as classifier:
         assert classifier.classify(images[:1])[0].embedding is None  # not asked: not read
 
 
@@ -174,6 +172,8 @@ def test_near_duplicate_recall_on_a_subset(resnet50_model, tmp_path):
     embeddings = embed_through_sql(benchmark.folder, {"parallelism.default": "1"})
     result = evaluate(benchmark, embeddings, cosine_scores)
     overall = result["recall"]["all"]
+    print(f"near-duplicates, 16 stored x 8 alterations, 16 distractors: recall@1 {overall['at_1']:.3f}, "
+          f"above every distractor {overall['at_threshold']:.3f} (cosine > {result['threshold']:.3f})")
     assert overall["count"] == 16 * 8
     assert overall["at_1"] >= 0.95, result
     assert overall["at_threshold"] >= 0.85, result

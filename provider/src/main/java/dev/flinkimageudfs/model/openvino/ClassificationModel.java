@@ -241,7 +241,8 @@ public final class ClassificationModel {
 
     /**
      * Which output is which: the scores are the one output not named {@code spec.embeddingOutput};
-     * the embedding (index -1: none) is the output of that name.
+     * the embedding (index -1: none) is the output of that name. The C API gives a port one of its
+     * tensor names ({@code ov_port_get_any_name}); the conversion gives the embedding exactly one.
      */
     private static final class Outputs {
         final int scores;
