@@ -50,7 +50,6 @@ class Approach:
     title: str
     worker: str  # a key of WORKERS
     spec: dict = field(default_factory=dict)
-    optional: bool = False  # runs only when --only names it
 
 
 APPROACHES = (
@@ -70,16 +69,6 @@ APPROACHES = (
     # run only when -D gives Flink options: the same job with conf/job.yaml as it is
     Approach("flink-batch-conf", "3a'. Flink SQL batch, pandas UDF, conf/job.yaml without the -D options", "flink",
              {"mode": "batch", "udf": "pandas", "settings": "conf"}),
-    # the cost of the image embedding (--only ceiling,ceiling-embedding,...): the graph computes it
-    # whenever the model file has the output; these read it, or take a model file without it
-    Approach("ceiling-no-embedding-output", "1'. ceiling, model file without the embedding output", "ceiling",
-             {"strip_embedding": True}, optional=True),
-    Approach("ceiling-embedding", "1e. ceiling, embeddings read too", "ceiling", {"read_embedding": True},
-             optional=True),
-    Approach("flink-batch-embedding", "3a-e. Flink SQL batch, pandas UDF, classify.embedding = true", "flink",
-             {"mode": "batch", "udf": "pandas", "extra_options": {"classify.embedding": "true"}}, optional=True),
-    Approach("ml-predict-async-embedding", "5a-e. ML_PREDICT async, OUTPUT with the embedding", "flink",
-             {"mode": "batch", "udf": "ml-predict-async", "embedding": True}, optional=True),
 )
 BY_KEY = {a.key: a for a in APPROACHES}
 
@@ -94,24 +83,19 @@ def worker_ceiling(spec: dict) -> dict:
     from udfs.config import load_config
     from udfs.preprocess import decode_image, resize_and_crop
 
-    options = classify_options(spec["options"])
-    if spec.get("strip_embedding"):
-        options["classify.model-path"] = str(without_embedding_output(options, Path(spec["folder"]).parent))
-    config = load_config(options)
+    config = load_config(classify_options(spec["options"]))
     t0 = time.perf_counter()
     classifier = ImageClassifier(config)
     compile_s = time.perf_counter() - t0
     runtime = classifier._runtime
     crops = [resize_and_crop(decode_image(p.read_bytes(), config.max_pixels), config.preprocessing)
              for p in sorted(IMAGENET_DEV.glob("*.JPEG"))]
-    embeddings = {} if spec.get("read_embedding") else None
-    runtime.infer(((i, crops[i % len(crops)]) for i in range(4 * runtime.infer_requests * runtime.batch_size)),
-                  embeddings=embeddings)  # warm up
+    runtime.infer((i, crops[i % len(crops)]) for i in range(4 * runtime.infer_requests * runtime.batch_size))  # warm up
     n = spec["images"]
     times, cpu = [], []
     for _ in range(spec["repeats"]):
         t, c = time.perf_counter(), time.process_time()
-        runtime.infer(((i, crops[i % len(crops)]) for i in range(n)), embeddings=embeddings)
+        runtime.infer((i, crops[i % len(crops)]) for i in range(n))
         times.append(time.perf_counter() - t)
         cpu.append((time.process_time() - c) / n * 1000)
     result = {"times_s": times, "rates": [n / t for t in times], "compile_s": compile_s, "cpu_ms_per_image": cpu,
@@ -119,23 +103,6 @@ def worker_ceiling(spec: dict) -> dict:
               "infer_batch": runtime.batch_size, "peak_rss_mb": peak_rss_mb()}
     classifier.close()  # the model is freed now, not in interpreter shutdown
     return result
-
-
-def without_embedding_output(options: dict, folder: Path) -> Path:
-    """A copy of the model file with its embedding output removed (what classification computed
-    before embeddings existed), saved as IR in ``folder``."""
-    import openvino as ov
-
-    from udfs.config import load_config
-
-    config = load_config(options)
-    model = ov.Core().read_model(model_file(options))
-    for result in model.get_results():
-        if config.preset.embedding and config.preset.embedding.output in result.output(0).get_names():
-            model.remove_result(result)
-    target = folder / "without_embedding" / "model.xml"
-    ov.save_model(model, target, compress_to_fp16=False)
-    return target
 
 
 def worker_tight(spec: dict) -> dict:
@@ -225,14 +192,13 @@ def worker_flink(spec: dict) -> dict:
     sampler = RssSampler()
     sampler.start()
     options = spec["conf_options"] if spec.get("settings") == "conf" else spec["options"]
-    options = options | spec.get("extra_options", {})
     folder = spec["naive_folder"] if spec.get("image_set") == "naive" else spec["folder"]
     t0 = time.perf_counter()
     env_settings = (EnvironmentSettings.in_streaming_mode() if spec["mode"] == "streaming"
                     else EnvironmentSettings.in_batch_mode())
     t_env = settings.configure(TableEnvironment.create(env_settings), overrides=options)
     env_s = time.perf_counter() - t0
-    query = register_udf(t_env, spec["udf"], options, embedding=spec.get("embedding", False))
+    query = register_udf(t_env, spec["udf"], options)
     create_images_table(t_env, spec["small_folder"], name="images_small")
     create_images_table(t_env, folder, name="images_big")
     # a blackhole sink shaped like the query's result, whatever the function returns
@@ -287,9 +253,8 @@ def worker_flink(spec: dict) -> dict:
             **sampler.summary(), "client_peak_rss_mb": peak_rss_mb()}
 
 
-def register_udf(t_env, udf: str, options: dict, embedding: bool = False) -> str:
-    """Make ``udf`` callable in SQL on ``t_env``; returns the query classifying ``{table}``
-    (ML_PREDICT: with the embedding column when ``embedding``)."""
+def register_udf(t_env, udf: str, options: dict) -> str:
+    """Make ``udf`` callable in SQL on ``t_env``; returns the query classifying ``{table}``."""
     if udf == "pandas":  # ours, registered by settings.configure
         return "SELECT path, classify_resnet50(image) AS p FROM {table}"
     if udf == "naive":
@@ -301,10 +266,9 @@ def register_udf(t_env, udf: str, options: dict, embedding: bool = False) -> str
     if udf.startswith("ml-predict"):  # the same classify.* options, as the model's WITH options
         from udfs.model_provider import create_classifier_model, provider_options
 
-        create_classifier_model(t_env, provider_options(options), embedding=embedding)
+        create_classifier_model(t_env, provider_options(options))
         mode = "'async', 'true', 'max-concurrent-operations', '16'" if udf.endswith("async") else "'async', 'false'"
-        columns = "label, class_id, probability, top_labels, top_probabilities, error" + (", embedding" if embedding else "")
-        return (f"SELECT path, {columns} FROM "
+        return ("SELECT path, label, class_id, probability, top_labels, top_probabilities, error FROM "
                 f"ML_PREDICT(TABLE {{table}}, MODEL image_classifier, DESCRIPTOR(image), MAP[{mode}])")
     raise ValueError(f"unknown udf {udf!r}")
 
@@ -443,7 +407,7 @@ def main() -> int:
         only = args.only.split(",")
     else:
         flink_overrides = any(not key.startswith("classify.") for key in overrides)
-        only = [a.key for a in APPROACHES if not a.optional and (a.key != "flink-batch-conf" or flink_overrides)]
+        only = [a.key for a in APPROACHES if a.key != "flink-batch-conf" or flink_overrides]
     meta = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
         "machine": machine(), "model": args.model, "model_path": str(model_path),
