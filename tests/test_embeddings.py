@@ -123,7 +123,8 @@ def cosine(a, b) -> float:
 @pytest.mark.slow
 def test_udf_and_ml_predict_give_the_same_embeddings(resnet50_model, tmp_path):
     """embed_image, classify_resnet50(image).embedding (pandas UDF) and ML_PREDICT's embedding
-    column (Java) on the same files in real Flink jobs: cosine >= 0.999 per image, bad file NULL."""
+    column (Java, async and sync) on the same files in real Flink jobs: cosine >= 0.999 per image,
+    a bad file NULL (with its error where the result has one)."""
     folder = tmp_path / "images"
     folder.mkdir()
     for photo in [*sorted(IMAGENET_DEV.iterdir())[:6], PHOTOS / "grace_hopper.bmp", PHOTOS / "cat_1080p.jpg"]:
@@ -138,10 +139,13 @@ def test_udf_and_ml_predict_give_the_same_embeddings(resnet50_model, tmp_path):
             SELECT name, e, c.embedding, c.label, c.error
             FROM (SELECT name, embed_image(image) AS e, classify_resnet50(image) AS c FROM images)""").collect() as rows:
         udf = {name: (e, ce, label, error) for name, e, ce, label, error in rows}
-    with t_env.execute_sql("""
-            SELECT name, embedding, label, error
-            FROM ML_PREDICT(TABLE images, MODEL embedder, DESCRIPTOR(image))""").collect() as rows:
-        java = {name: (embedding, label, error) for name, embedding, label, error in rows}
+    java = {}
+    for mode in ("true", "false"):  # async (batched requests) and sync (one image per request)
+        with t_env.execute_sql(f"""
+                SELECT name, embedding, label, error
+                FROM ML_PREDICT(TABLE images, MODEL embedder, DESCRIPTOR(image), MAP['async', '{mode}'])""").collect() as rows:
+            java[mode] = {name: (embedding, label, error) for name, embedding, label, error in rows}
+    sync, java = java["false"], java["true"]
 
     assert set(udf) == set(java) == {path.name for path in folder.iterdir()}
     assert udf["broken.jpg"][:3] == (None, None, None) and udf["broken.jpg"][3]
@@ -154,6 +158,8 @@ def test_udf_and_ml_predict_give_the_same_embeddings(resnet50_model, tmp_path):
         assert cosine(embedded, classified) >= 0.9999, name  # one compiled model, the same batch
         assert cosine(embedded, predicted) >= 0.999, name  # Python and Java
         assert label == java_label, name
+        assert cosine(predicted, sync[name][0]) >= 0.999, name
+    assert sync["broken.jpg"][:2] == (None, None) and sync["broken.jpg"][2]
 
 
 # --- the near-duplicate benchmark, on a subset --------------------------------------------------
