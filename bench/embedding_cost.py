@@ -5,8 +5,9 @@
 
 ``bench.run`` measures each approach in its own process, one after the other; on a machine whose
 load moves by tens of percent within minutes that cannot resolve a few percent. Here the variants
-alternate within one process, round by round, and the report is the median of each round's
-ratio to the round's baseline:
+alternate within one process, round by round, and the report gives the median of each round's
+ratios (images/s, and CPU ms per image of all our processes, which other load disturbs less) to
+the variant it is compared with:
 
 * **ceiling** (OpenVINO on pre-decoded crops, as ``bench.run``'s row 1), three variants of one
   ``ClassificationRuntime`` call: the model file without the embedding output (classification as
@@ -17,7 +18,7 @@ ratio to the round's baseline:
   ``classify_resnet50`` without and with ``classify.embedding``, and ``ML_PREDICT`` (async) whose
   OUTPUT lacks or lists ``embedding``.
 
-Results: ``bench/results/embedding_cost.{json,md}``.
+Results: ``bench/results/embedding_cost[-<group>].{json,md}``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,28 @@ from bench.common import (
     model_file,
 )
 
-Variant = Callable[[], float]  # runs once, returns images/s
+Variant = Callable[[], tuple[float, float]]  # runs once: images/s, CPU ms per image
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process (inference threads, loopback Python workers) and its
+    children (the Flink JVM)."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
+def timed(images: int, run: Callable[[], None]) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), cpu_seconds()
+    run()
+    return images / (time.perf_counter() - started), (cpu_seconds() - cpu) / images * 1000
 
 
 def without_embedding_output(options: Mapping[str, str], folder: Path) -> Path:
@@ -77,11 +99,9 @@ def ceiling_variants(options: Mapping[str, str], images: int,
              for p in sorted(IMAGENET_DEV.glob("*.JPEG"))]
 
     def run(classifier: ImageClassifier, read: bool) -> Variant:
-        def once() -> float:
-            started = time.perf_counter()
-            classifier._runtime.infer(((i, crops[i % len(crops)]) for i in range(images)),
-                                      embeddings={} if read else None)
-            return images / (time.perf_counter() - started)
+        def once() -> tuple[float, float]:
+            return timed(images, lambda: classifier._runtime.infer(
+                ((i, crops[i % len(crops)]) for i in range(images)), embeddings={} if read else None))
         return once
 
     variants = {"no embedding output in the model": run(without_output, False),
@@ -124,11 +144,9 @@ def flink_variants(options: Mapping[str, str], folder: Path) -> dict[str, Varian
         t_env.create_temporary_table(sink, TableDescriptor.for_connector("blackhole").schema(
             Schema.new_builder().from_row_data_type(schema).build()).build())
 
-        def once() -> float:
+        def once() -> tuple[float, float]:
             settings.set_option(t_env, "classify.embedding", embedding)
-            started = time.perf_counter()
-            t_env.execute_sql(f"INSERT INTO {sink} {query}").wait()
-            return images / (time.perf_counter() - started)
+            return timed(images, lambda: t_env.execute_sql(f"INSERT INTO {sink} {query}").wait())
         return once
 
     variants = {name: job(f"sink_{i}", embedding, query) for i, (name, (embedding, query)) in enumerate(queries.items())}
@@ -137,33 +155,44 @@ def flink_variants(options: Mapping[str, str], folder: Path) -> dict[str, Varian
     return variants
 
 
-def measure(variants: Mapping[str, Variant], rounds: int) -> dict:
-    """Every variant once per round, the first one (the baseline) first; ratios per round."""
+def measure(variants: Mapping[str, Variant], baselines: Mapping[str, str], rounds: int) -> dict:
+    """Every variant once per round, in order; each variant's rate and CPU per image as ratios to
+    its baseline's in the same round (``baselines``: variant -> the variant it is compared with)."""
     rates: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(rounds):
         for name, once in variants.items():
-            rates[name].append(once())
-        print(f"[embedding_cost] round {round_ + 1}: " + ", ".join(f"{n} {r[-1]:.1f}/s" for n, r in rates.items()),
-              file=sys.stderr, flush=True)
-    baseline = next(iter(rates.values()))
-    return {name: {"rates": values, "median_rate": statistics.median(values),
-                   "ratios": [v / b for v, b in zip(values, baseline)],
-                   "median_ratio": statistics.median(v / b for v, b in zip(values, baseline))}
-            for name, values in rates.items()}
+            rate, ms = once()
+            rates[name].append(rate)
+            cpu[name].append(ms)
+        print(f"[embedding_cost] round {round_ + 1}: " + ", ".join(
+            f"{n} {rates[n][-1]:.1f}/s {cpu[n][-1]:.1f} ms" for n in variants), file=sys.stderr, flush=True)
+    result = {}
+    for name in variants:
+        base = baselines[name]
+        rate_ratios = [v / b for v, b in zip(rates[name], rates[base])]
+        cpu_ratios = [v / b for v, b in zip(cpu[name], cpu[base])]
+        result[name] = {"baseline": base, "rates": rates[name], "cpu_ms_per_image": cpu[name],
+                        "median_rate": statistics.median(rates[name]),
+                        "median_cpu_ms": statistics.median(cpu[name]),
+                        "rate_ratios": rate_ratios, "median_rate_ratio": statistics.median(rate_ratios),
+                        "cpu_ratios": cpu_ratios, "median_cpu_ratio": statistics.median(cpu_ratios)}
+    return result
 
 
 def markdown(report: dict) -> str:
     lines = [f"Embedding cost {report['timestamp']}: precision {report['precision']}, {report['images']} images per "
-             f"run, {report['rounds']} rounds (median of per-round ratios to the first row of each group). "
+             f"run, {report['rounds']} rounds (medians; ratios are per round, to the variant compared with). "
              f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, ISA "
              f"{', '.join(report['machine']['isa'])}; 1-min load before/after {report['load'][0]:.1f}/{report['load'][1]:.1f}.",
              f"Command: `{report['command']}`", "",
-             "| group | variant | images/s (median) | x first row (median of rounds) | per-round ratios |",
-             "|---|---|---:|---:|---|"]
+             "| group | variant | compared with | images/s | x rate (median of rounds) | CPU ms/image | x CPU (median of rounds) |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for group, results in report["groups"].items():
-        for name, result in results.items():
-            ratios = ", ".join(f"{r:.3f}" for r in result["ratios"])
-            lines.append(f"| {group} | {name} | {result['median_rate']:.1f} | {result['median_ratio']:.3f} | {ratios} |")
+        for name, r in results.items():
+            base = "-" if r["baseline"] == name else r["baseline"]
+            lines.append(f"| {group} | {name} | {base} | {r['median_rate']:.1f} | {r['median_rate_ratio']:.3f} | "
+                         f"{r['median_cpu_ms']:.1f} | {r['median_cpu_ratio']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,10 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         temp = Path(temp)
         if "ceiling" in args.only:
             variants, close, precision = ceiling_variants(options, args.images, temp)
-            groups["ceiling"] = measure(variants, args.rounds)
+            first = next(iter(variants))
+            groups["ceiling"] = measure(variants, dict.fromkeys(variants, first), args.rounds)
             close()
         if "flink" in args.only:
-            groups["flink"] = measure(flink_variants(options, make_image_dir(temp, args.images)), args.rounds)
+            variants = flink_variants(options, make_image_dir(temp, args.images))
+            udf, udf_embedding, ml, ml_embedding = variants
+            groups["flink"] = measure(variants, {udf: udf, udf_embedding: udf, ml: ml, ml_embedding: ml}, args.rounds)
     report = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
               "command": " ".join(["python -m bench.embedding_cost", *(argv if argv is not None else sys.argv[1:])]),
               "machine": machine(), "precision": precision or options.get("classify.precision", "auto"),
@@ -194,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(report)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "embedding_cost.json").write_text(json.dumps(report, indent=1) + "\n")
-    (RESULTS / "embedding_cost.md").write_text(table)
+    stem = "embedding_cost" + ("" if set(groups) == {"ceiling", "flink"} else "-" + "-".join(groups))
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (RESULTS / f"{stem}.md").write_text(table)
     return 0
 
 
