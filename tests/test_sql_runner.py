@@ -182,8 +182,9 @@ def test_table_api_job_logs_progress_lines_and_reports_runtime_and_throughput(tm
     assert [int(n) for n in FINAL_LINE.findall(result.stdout)] == [samples]
     progress = result.stderr.splitlines()
     assert progress and "\r" not in result.stderr, result.stderr
+    # progress lines only, and on a slow machine the notice that nothing was classified for a while
     assert all(re.fullmatch(rf"\d/{samples} images \(\d+%\), \d+ errors(, .* images/s.*)?", line)
-               for line in progress), progress
+               or line.startswith("No image classified for ") for line in progress), progress
     written = json_lines(output)
     assert len(written) == samples and all(row["error"] is None for row in written)
 
@@ -229,7 +230,7 @@ def test_streaming_demo_classifies_files_as_they_land_and_stops_on_ctrl_c(tmp_pa
             (incoming / f".{name}.part").write_bytes((SAMPLES / name).read_bytes())
             (incoming / f".{name}.part").rename(incoming / name)
             wait_for(lambda: predicted(name), f"prediction for {name}")
-        assert any("hotdog" in line for line in lines if predicted("hot_dog.jpg"))
+        assert any(f"{incoming / 'hot_dog.jpg'}, hotdog, " in line for line in lines), lines  # its label
         wait_for(lambda: len(json_lines(output)) == 2, "JSON lines committed by a checkpoint", 120)
         assert len(processes_with(marker)) >= 2, "the runner and its JVM carry the marker"
     finally:

@@ -26,13 +26,11 @@ from udfs.preprocess import (
     needed_shorter_side,
     resize_and_crop,
 )
+from udfs.rules import NULL_IMAGE_ERROR, split_labels  # shared with the Java provider (presets.json)
 from udfs.runtime import ClassificationRuntime
 from udfs.stall import Report, StallGuard
 
 log = logging.getLogger(__name__)
-
-# The images table reads a file over its 'max-file-size' as a row with a NULL image.
-NULL_IMAGE_ERROR = "image is NULL (no bytes; a file over the images table's max-file-size is read as NULL)"
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def load_labels(path: Path | None, resource: str = "imagenet1k.txt") -> list[str
             text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ValueError(f"classify.labels-path: cannot read labels '{path}': {error}") from None
-    labels = text.splitlines()
+    labels = split_labels(text)
     if not labels:
         raise ValueError(f"classify.labels-path: no labels in '{path}'")
     return labels
@@ -163,7 +161,8 @@ class ImageClassifier:
         if data is None:
             return NULL_IMAGE_ERROR
         try:
-            image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes, self._min_side)
+            image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes, self._min_side,
+                                 self.config.max_jpeg_scans)
         except ImageDecodeError as error:
             log.warning("row %d: cannot classify image: %s", row, error)
             return str(error)

@@ -38,15 +38,17 @@ class _Jar:
         return any(f.is_file() and f.stat().st_mtime > built for f in files)
 
     def build(self) -> Path:
-        """The jar, built with its script first if missing or stale."""
+        """The jar, built with its script first if missing or stale (in a checkout: an installed
+        wheel has no sources, and carries the jar its build compiled)."""
+        has_sources = self.build_script.exists() and any(self.sources[0].rglob("*.java"))
+        if not has_sources and self.path.exists():
+            return self.path
         if not self.is_stale():
             return self.path
-        if not self.build_script.exists() or not any(self.sources[0].rglob("*.java")):
-            # A wheel carries the jar only if it was built before the wheel (package data).
+        if not has_sources:
             raise RuntimeError(
-                f"{self.path} is missing and this install has no Java sources to build it from: in a "
-                f"checkout, run `bash {self.build_script.parent.name}/{self.build_script.name}` before `pip install .` "
-                "(or use `pip install -e .`)"
+                f"{self.path} is missing and this install has no Java sources to build it from: "
+                "reinstall from a wheel built by `pip wheel .` (which compiles the jars), or use `pip install -e .`"
             )
         result = subprocess.run(
             ["bash", str(self.build_script)],
@@ -69,7 +71,7 @@ def _provider_jar() -> _Jar:
         PROVIDER_JAR,
         _ROOT / "provider" / "build.sh",
         (_ROOT / "provider" / "src" / "main", _ROOT / "provider" / "build.sh", udfs / "presets.py",
-         udfs / "config.py", udfs / "preset_data.py", udfs / "labels"),
+         udfs / "config.py", udfs / "preset_data.py", udfs / "rules.py", udfs / "labels"),
     )
 
 

@@ -8,7 +8,8 @@ import com.sun.jna.ptr.PointerByReference;
  * One OpenVINO infer request of a {@link ClassificationModel}: crops are written straight into its
  * input tensor ({@code batchSize} slots of crop x crop x 3 u8 BGR), probabilities read from its
  * scores output tensor, and embeddings from the embedding output when it was built to. Not
- * thread-safe: one thread fills and starts it, one waits for it.
+ * thread-safe: one thread fills and starts it, one waits for it; {@link #cancel} may come from
+ * any thread.
  */
 public final class InferRequest implements AutoCloseable {
 
@@ -26,7 +27,10 @@ public final class InferRequest implements AutoCloseable {
     private final int numClasses;
     private final int embeddingSize;
 
-    /** {@code embeddingIndex} -1: the request does not read the embedding. */
+    /**
+     * Creates the request and looks up its tensors ({@code embeddingIndex} -1: the request does not
+     * read the embedding); frees what it made if a step fails.
+     */
     InferRequest(
             ClassificationModel model, OpenVino ov, Pointer compiled, int batchSize, int cropSize, int numClasses,
             int scoresIndex, int embeddingIndex, int embeddingSize) {
@@ -37,26 +41,36 @@ public final class InferRequest implements AutoCloseable {
         this.numClasses = numClasses;
         this.embeddingSize = embeddingSize;
         PointerByReference ref = new PointerByReference();
-        ov.check(ov.c.ov_compiled_model_create_infer_request(compiled, ref), "create infer request");
+        ov.check(() -> ov.c.ov_compiled_model_create_infer_request(compiled, ref), "create infer request");
         request = ref.getValue();
-        ov.check(ov.c.ov_infer_request_get_input_tensor_by_index(request, 0, ref), "get input tensor");
-        inputTensor = ref.getValue();
-        ov.check(ov.c.ov_infer_request_get_output_tensor_by_index(request, scoresIndex, ref), "get output tensor");
-        outputTensor = ref.getValue();
-        if (embeddingIndex >= 0) {
-            ov.check(ov.c.ov_infer_request_get_output_tensor_by_index(request, embeddingIndex, ref), "get embedding tensor");
-            embeddingTensor = ref.getValue();
-        } else {
-            embeddingTensor = null;
+        Pointer in = null;
+        Pointer out = null;
+        Pointer vectors = null;
+        try {
+            ov.check(() -> ov.c.ov_infer_request_get_input_tensor_by_index(request, 0, ref), "get input tensor");
+            in = ref.getValue();
+            ov.check(() -> ov.c.ov_infer_request_get_output_tensor_by_index(request, scoresIndex, ref), "get output tensor");
+            out = ref.getValue();
+            if (embeddingIndex >= 0) {
+                ov.check(() -> ov.c.ov_infer_request_get_output_tensor_by_index(request, embeddingIndex, ref),
+                        "get embedding tensor");
+                vectors = ref.getValue();
+            }
+            input = data(in, batchSize * imageBytes, "input");
+            output = data(out, 4L * batchSize * numClasses, "output");
+            embeddings = vectors == null ? null : data(vectors, 4L * batchSize * embeddingSize, "embedding");
+        } catch (RuntimeException e) {
+            free(in, out, vectors, request);
+            throw e;
         }
-        input = data(inputTensor, batchSize * imageBytes, "input");
-        output = data(outputTensor, 4L * batchSize * numClasses, "output");
-        embeddings = embeddingTensor == null ? null : data(embeddingTensor, 4L * batchSize * embeddingSize, "embedding");
+        inputTensor = in;
+        outputTensor = out;
+        embeddingTensor = vectors;
     }
 
     private Pointer data(Pointer tensor, long expectedBytes, String which) {
         LongByReference size = new LongByReference();
-        ov.check(ov.c.ov_tensor_get_byte_size(tensor, size), "get " + which + " size");
+        ov.check(() -> ov.c.ov_tensor_get_byte_size(tensor, size), "get " + which + " size");
         if (size.getValue() != expectedBytes) {
             throw new IllegalArgumentException(
                     String.format(
@@ -64,7 +78,7 @@ public final class InferRequest implements AutoCloseable {
                             which, size.getValue(), expectedBytes, batchSize));
         }
         PointerByReference data = new PointerByReference();
-        ov.check(ov.c.ov_tensor_data(tensor, data), "get " + which + " data");
+        ov.check(() -> ov.c.ov_tensor_data(tensor, data), "get " + which + " data");
         return data.getValue();
     }
 
@@ -79,15 +93,23 @@ public final class InferRequest implements AutoCloseable {
 
     /** Runs the request and waits for it. */
     public void infer() {
-        ov.check(ov.c.ov_infer_request_infer(request), "infer");
+        ov.checkInference(ov.c.ov_infer_request_infer(request), "infer");
     }
 
     public void start() {
-        ov.check(ov.c.ov_infer_request_start_async(request), "start inference");
+        ov.check(() -> ov.c.ov_infer_request_start_async(request), "start inference");
     }
 
     public void await() {
-        ov.check(ov.c.ov_infer_request_wait(request), "inference");
+        ov.checkInference(ov.c.ov_infer_request_wait(request), "inference");
+    }
+
+    /**
+     * Asks OpenVINO to stop the running inference (any thread): a thread in {@link #await} then
+     * returns with an error. Harmless on a request that is not running.
+     */
+    void cancel() {
+        ov.c.ov_infer_request_cancel(request);
     }
 
     /** The probabilities of slot {@code slot}, after {@link #infer} or {@link #await}. */
@@ -108,13 +130,18 @@ public final class InferRequest implements AutoCloseable {
         return vector;
     }
 
+    /** Frees the request; only once nothing runs on it (see {@link BatchingInferQueue#close}). */
     @Override
     public void close() {
-        ov.c.ov_tensor_free(inputTensor);
-        ov.c.ov_tensor_free(outputTensor);
-        if (embeddingTensor != null) {
-            ov.c.ov_tensor_free(embeddingTensor);
+        free(inputTensor, outputTensor, embeddingTensor, request);
+    }
+
+    private void free(Pointer in, Pointer out, Pointer vectors, Pointer infer) {
+        for (Pointer tensor : new Pointer[] {in, out, vectors}) {
+            if (tensor != null) {
+                ov.c.ov_tensor_free(tensor);
+            }
         }
-        ov.c.ov_infer_request_free(request);
+        ov.c.ov_infer_request_free(infer);
     }
 }

@@ -27,7 +27,8 @@ public interface OpenVinoC extends Library {
     int COLOR_RGB = 5;
     int COLOR_BGR = 6;
 
-    String ov_get_last_err_msg();
+    /** A copy of the process-wide last error message (or null), to be freed with {@link #ov_free}. */
+    Pointer ov_get_last_err_msg();
 
     String ov_get_error_info(int status);
 
@@ -148,6 +149,8 @@ public interface OpenVinoC extends Library {
     int ov_infer_request_start_async(Pointer request);
 
     int ov_infer_request_wait(Pointer request);
+
+    int ov_infer_request_cancel(Pointer request);
 
     int ov_tensor_data(Pointer tensor, PointerByReference data);
 
