@@ -48,8 +48,8 @@ from udfs.cluster.processes import PYTHON_WORKER
 PRESETS = ("resnet50", "efficientnet_lite0", "mobilenet_v2_quant")
 SQL = REPO / "sql"
 PATHS = {
-    "udf": ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")],
-    "ml_predict": ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-f", str(SQL / "31_ml_predict.sql")],
+    "udf": ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")],
+    "ml_predict": ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "31_ml_predict.sql")],
 }
 NMT_FLAGS = "-XX:NativeMemoryTracking=summary -XX:+AlwaysPreTouch"
 

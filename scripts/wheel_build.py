@@ -9,7 +9,7 @@
 * Building a wheel therefore needs PyFlink's jars and OpenVINO's libraries: ``get_requires_for_build_wheel``
   adds ``apache-flink-libraries`` (the jars alone, no Python dependencies) and ``openvino``, in the
   versions ``[project] dependencies`` asks for. Editable installs and sdists do not need them (a
-  checkout builds its jars on demand, see ``udfs.format_jar``), so their requirements stay
+  checkout builds its jars on demand, see ``udfs.jars``), so their requirements stay
   setuptools alone.
 """
 

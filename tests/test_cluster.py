@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
 SQL = ROOT / "sql"
 GRAFANA_DASHBOARD = ROOT / "deploy" / "grafana" / "flink-image-udfs.json"
-CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
+CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")]
 
 if ASSETS_MISSING:
     pytest.skip(ASSETS_MISSING, allow_module_level=True)
@@ -421,3 +421,99 @@ def test_streaming_latency_and_taskmanager_crash(cluster, model_sql, tmp_path):
         # back to full strength for the tests after this one
         cluster.add_taskmanager()
         cluster.wait_ready(TASKMANAGERS, timeout=120)
+
+
+INDEX_SQL = """SET 'execution.checkpointing.interval' = '1 s';
+SET 'execution.checkpointing.mode' = 'EXACTLY_ONCE';
+SET 'restart-strategy.type' = 'fixed-delay';
+SET 'restart-strategy.fixed-delay.attempts' = '60';
+SET 'restart-strategy.fixed-delay.delay' = '2 s';
+ADD JAR '${OPENVINO_JAR}';
+
+CREATE TABLE arrivals (path STRING, n INT, embedding ARRAY<FLOAT>) WITH (
+  'connector' = 'filesystem', 'path' = '${IMAGES_DIR}', 'format' = 'json', 'source.monitor-interval' = '500 ms'
+);
+CREATE TABLE seen (path STRING, n INT, embedding ARRAY<FLOAT>) WITH (
+  'connector' = 'image-index', 'path' = '${INDEX_DIR}', 'dimension' = '8'
+);
+INSERT INTO seen SELECT * FROM arrivals;
+"""
+
+
+def test_index_sink_exactly_once_across_taskmanager_crash(cluster, tmp_path):
+    """A streaming INSERT into an image-index table while one of the two TaskManagers running it is
+    killed (kill -9): after the restart from the last checkpoint every row is stored exactly once
+    (the killed subtask's uncommitted segment is never committed; the source replays its rows)."""
+    import numpy as np
+
+    from udfs.index_files import committed_segments, read_index
+
+    watched, index = tmp_path / "arrivals", tmp_path / "index"
+    watched.mkdir()
+    script = tmp_path / "index.sql"
+    script.write_text(INDEX_SQL)
+    command = cluster.submit_command(["--mode", "streaming", "-f", str(script)], parallelism=2, detached=True)
+    client = subprocess.run(command, env={**cluster.env(), "IMAGES_DIR": str(watched), "INDEX_DIR": str(index)},
+                            capture_output=True, text=True, timeout=180)
+    output = client.stdout + client.stderr
+    assert client.returncode == 0, output[-3000:]
+    job = re.search(r"Submitted job ([0-9a-f]{32})", output).group(1)
+
+    def details() -> dict:
+        return cluster.rest.get(f"/jobs/{job}")
+
+    def running() -> bool:
+        state = details()
+        return state["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in state["vertices"])
+
+    def land(number: int, rows: int = 20) -> None:
+        payload = "".join(json.dumps({"path": f"f{number}-{i}", "n": number * rows + i,
+                                      "embedding": [float(number + 1), float(i + 1), 1, 2, 3, 4, 5, 6]}) + "\n"
+                          for i in range(rows))
+        hidden = watched / f".{number}.json"
+        hidden.write_text(payload)
+        os.replace(hidden, watched / f"{number}.json")
+
+    files, killed = 0, False
+    try:
+        wait_until(running, 120, "the index job to run", interval=0.5)
+        placement = {s["taskmanager-id"] for v in details()["vertices"]
+                     for s in cluster.rest.get(f"/jobs/{job}/vertices/{v['id']}")["subtasks"]}
+        assert len(placement) == TASKMANAGERS, placement
+        for _ in range(15):
+            land(files)
+            files += 1
+            time.sleep(0.3)
+        wait_until(lambda: read_index(index)[1], 60, "a first committed segment")
+        pids = cluster.taskmanager_pids()
+        os.kill(pids[0], signal.SIGKILL)
+        killed = True
+        for _ in range(15):  # files keep landing while the job restarts
+            land(files)
+            files += 1
+            time.sleep(0.3)
+        wait_until(lambda: cluster.rest.get(f"/jobs/{job}/checkpoints")["counts"]["restored"] >= 1 and running(),
+                   120, "the job to run again from a checkpoint", interval=0.5)
+        for _ in range(5):
+            land(files)
+            files += 1
+        expected = files * 20
+        wait_until(lambda: len(read_index(index)[1]) >= expected, 120, f"{expected} stored rows")
+        time.sleep(3)  # a few more checkpoints: duplicates would show up now
+        vectors, rows = read_index(index)
+        numbers = [row["n"] for row in rows]
+        duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+        orphans = [p.name for p in index.iterdir() if p.name.endswith(".inprogress")]
+        print(f"index exactly-once: {len(rows)} rows for {expected} sent in {len(committed_segments(index))} segments, "
+              f"duplicates {duplicates[:10]}, uncommitted in-progress files left by the crash: {len(orphans)}")
+        assert sorted(numbers) == list(range(expected))
+        row = rows[numbers.index(expected - 1)]
+        expected_vector = np.array([files, 20, 1, 2, 3, 4, 5, 6], dtype=np.float64)
+        np.testing.assert_allclose(vectors[numbers.index(expected - 1)], expected_vector / np.linalg.norm(expected_vector), rtol=1e-6)
+        assert row["path"] == f"f{files - 1}-19"
+    finally:
+        if details()["state"] not in ("FINISHED", "CANCELED", "FAILED"):
+            cluster.rest.cancel(job)
+        if killed:  # back to full strength for the tests after this one
+            cluster.add_taskmanager()
+            cluster.wait_ready(TASKMANAGERS, timeout=120)

@@ -27,7 +27,7 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 from udfs import settings
 from udfs.catalog import create_images_table
 from udfs.config import OPTIONS
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 from udfs.functions import RESULT_COLUMNS
 from udfs.model_provider import MODEL_OUTPUT_COLUMNS, create_classifier_model, provider_options
 from udfs.preset_data import preset_document
@@ -345,8 +345,8 @@ def test_missing_model_file_fails_the_job_naming_model_path(tmp_path):
 
 # --- SQL scripts, embedded and on a standalone cluster -----------------------------------------------
 
-MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-f", str(SQL / "31_ml_predict.sql")]
-UDF_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
+MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "31_ml_predict.sql")]
+UDF_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")]
 
 
 def read_json_lines(directory: Path) -> dict[str, dict]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 
 from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
 
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.flink, needs_shared]
 
 PHOTOS = SHARED / "images" / "photos"
 SQL = REPO / "sql"
-MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-f", str(SQL / "31_ml_predict.sql")]
+MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "31_ml_predict.sql")]
 
 
 def manifest() -> tuple[str, dict[str, str]]:

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.flink, needs_shared]
 MOBILENET = model_options("mobilenet_v2_quant")
 MODEL_ARGS = [arg for key, value in MOBILENET.items() for arg in ("--set", f"{key}={value}")]
 SAMPLES = REPO / "samples" / "images"
-SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-f", "sql/30_classify.sql"]
+SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-i", "sql/29_sinks.sql", "-f", "sql/30_classify.sql"]
 FINAL_LINE = re.compile(r"^Job Runtime: \d+ ms, (\d+) images, [\d.]+ images/s", re.MULTILINE)
 GRPC_LINES = ("absl::InitializeLog", "fork_posix.cc", "Other threads are currently calling into gRPC")
 
@@ -300,7 +300,7 @@ def test_files_landing_together_on_a_fresh_worker_are_all_classified(tmp_path):
     runner = subprocess.Popen(
         [sys.executable, "-m", "udfs.sql", "--mode", "streaming", *MODEL_ARGS, "--set", "parallelism.default=4",
          "--set", "execution.checkpointing.interval=5s", "-i", "sql/10_images.sql", "-i", "sql/15_watch_images.sql",
-         "-i", "sql/20_functions.sql", "-f", "sql/30_classify.sql"],
+         "-i", "sql/20_functions.sql", "-i", "sql/29_sinks.sql", "-f", "sql/30_classify.sql"],
         cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=subprocess_env(IMAGES_DIR=str(incoming), OUTPUT_DIR=str(output), MONITOR_INTERVAL="1 s"),
     )

@@ -65,7 +65,7 @@ def test_script_sets_name_shipped_scripts_and_put_extra_scripts_before_the_last(
         assert all((REPO / "sql" / name).is_file() for name in (*init, script))
     sql = REPO / "sql"
     args = sql_runner.parse_args(["--script", "classify", "-i", "knobs.sql", "-f", "more.sql", "--set", "classify.top-k=3"])
-    assert args.init == [sql / "10_images.sql", sql / "20_functions.sql", Path("knobs.sql")]
+    assert args.init == [sql / "10_images.sql", sql / "20_functions.sql", sql / "29_sinks.sql", Path("knobs.sql")]
     assert args.file == [Path("more.sql"), sql / "30_classify.sql"]
     assert args.options == {"classify.top-k": "3"}
 
@@ -159,9 +159,9 @@ def test_installed_wheel_classifies_with_the_pandas_udf(installed_wheel, tmp_pat
 @pytest.mark.slow
 @pytest.mark.flink
 def test_installed_wheel_uses_its_own_jars(installed_wheel):
-    """``python -m udfs.format_jar`` of the install names the wheel's jars (nothing to build them from)."""
+    """``python -m udfs.jars`` of the install names the wheel's jars (nothing to build them from)."""
     lib = installed_wheel["site"] / "udfs" / "lib"
     for jar, name in [("whole-file", "flink-whole-file-format.jar"), ("openvino", "flink-openvino-model.jar")]:
-        located = run([installed_wheel["bin"] / "python", "-m", "udfs.format_jar", jar], 60, cwd=installed_wheel["root"],
+        located = run([installed_wheel["bin"] / "python", "-m", "udfs.jars", jar], 60, cwd=installed_wheel["root"],
                       env=installed_wheel["env"])
         assert located.stdout.strip() == str(lib / name)

@@ -571,13 +571,13 @@ def test_sql_script_declares_the_same_columns_as_the_python_helper():
 
 def test_missing_jar_without_sources_says_how_to_build_it(tmp_path, monkeypatch):
     """An install that carries neither the jar nor the Java sources (not from our wheel build)."""
-    from udfs import format_jar
+    from udfs import jars
 
-    monkeypatch.setattr(format_jar, "JAR", tmp_path / "udfs" / "lib" / "flink-whole-file-format.jar")
-    monkeypatch.setattr(format_jar, "_SOURCES", tmp_path / "format" / "src" / "main")
-    monkeypatch.setattr(format_jar, "_BUILD_SCRIPT", tmp_path / "format" / "build.sh")
+    monkeypatch.setattr(jars, "JAR", tmp_path / "udfs" / "lib" / "flink-whole-file-format.jar")
+    monkeypatch.setattr(jars, "_SOURCES", tmp_path / "format" / "src" / "main")
+    monkeypatch.setattr(jars, "_BUILD_SCRIPT", tmp_path / "format" / "build.sh")
     with pytest.raises(RuntimeError, match=r"no Java sources to build it from: reinstall from a wheel built by `pip wheel \.`"):
-        format_jar.jar_path()
+        jars.jar_path()
 
 
 def test_installed_jar_without_sources_is_used_as_is(tmp_path, monkeypatch):
@@ -585,13 +585,13 @@ def test_installed_jar_without_sources_is_used_as_is(tmp_path, monkeypatch):
     write files in any order; here udfs/presets.py is newer than the provider jar)."""
     import os
 
-    from udfs import format_jar
+    from udfs import jars
 
     jar = tmp_path / "udfs" / "lib" / "flink-openvino-model.jar"
     jar.parent.mkdir(parents=True)
     jar.write_bytes(b"PK")
     (tmp_path / "udfs" / "presets.py").write_text("")
     os.utime(jar, (0, 0))
-    monkeypatch.setattr(format_jar, "_ROOT", tmp_path)
-    monkeypatch.setattr(format_jar, "PROVIDER_JAR", jar)
-    assert format_jar.provider_jar_path() == jar
+    monkeypatch.setattr(jars, "_ROOT", tmp_path)
+    monkeypatch.setattr(jars, "PROVIDER_JAR", jar)
+    assert jars.provider_jar_path() == jar

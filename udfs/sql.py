@@ -1,6 +1,6 @@
 """Run Flink SQL script files without the SQL client (the SQL-runner pattern of Flink's
 Kubernetes operator examples): ``python -m udfs.sql -i sql/10_images.sql -i sql/20_functions.sql
--f sql/30_classify.sql``.
+-i sql/29_sinks.sql -f sql/30_classify.sql``.
 
 Statements end with ``;``. Supported besides everything ``TableEnvironment.execute_sql`` runs:
 ``--`` and ``/* */`` comments, ``SET 'key' = 'value'`` (applied to the table config;
@@ -36,7 +36,7 @@ from udfs import presets, settings
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
 from udfs.package_data import data_path
-from udfs.format_jar import jar_path, provider_jar_path
+from udfs.jars import jar_path, provider_jar_path
 from udfs.progress import LOG_INTERVAL, STALL_NOTICE, exit_status_after_ctrl_c, wait_for_job
 from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 
@@ -78,8 +78,8 @@ def run_files(t_env: TableEnvironment, files: list[Path], variables: Mapping[str
 # --script NAME: the shipped scripts (sql/ of a checkout, udfs/data/sql of a wheel) as
 # (init scripts, last script): the pandas UDF, or ML_PREDICT in the JVM.
 SCRIPT_SETS: dict[str, tuple[tuple[str, ...], str]] = {
-    "classify": (("10_images.sql", "20_functions.sql"), "30_classify.sql"),
-    "ml-predict": (("10_images.sql", "21_model.sql"), "31_ml_predict.sql"),
+    "classify": (("10_images.sql", "20_functions.sql", "29_sinks.sql"), "30_classify.sql"),
+    "ml-predict": (("10_images.sql", "21_model.sql", "29_sinks.sql"), "31_ml_predict.sql"),
 }
 
 

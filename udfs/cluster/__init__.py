@@ -6,7 +6,7 @@ The apache-flink wheel ships a complete Flink distribution (``FLINK_HOME`` = the
     python -m udfs.cluster start --taskmanagers 2 --slots 2   # JobManager + 2 TaskManagers, REST :8081
     python -m udfs.cluster start --ha            # + ZooKeeper and a standby JobManager (REST :8082)
     python -m udfs.cluster status                # REST /overview and the jobs, as JSON
-    python -m udfs.cluster submit -- -i sql/10_images.sql -i sql/20_functions.sql -f sql/30_classify.sql
+    python -m udfs.cluster submit -- -i sql/10_images.sql -i sql/20_functions.sql -i sql/29_sinks.sql -f sql/30_classify.sql
     python -m udfs.cluster submit --job my_job.py -- --my-arg 1
     python -m udfs.cluster stop-job <job id> --savepoint-dir /data/savepoints   # prints the savepoint
     python -m udfs.cluster submit -p 4 --from-savepoint <savepoint> -- ...       # resume, rescaled
