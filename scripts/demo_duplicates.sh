@@ -45,16 +45,24 @@ land() {  # copy under a hidden name, then rename: the watcher never reads half 
 rows() {
     find "$OUTPUT_DIR" -type f ! -name '.*' -exec cat {} + 2>/dev/null | grep -c . || true
 }
+job_alive() {  # a job that failed (its error is printed above) ends the demo
+    kill -0 $job 2>/dev/null && return 0
+    wait $job || true
+    echo "demo: the streaming job ended before every arrival had its row (see above)" >&2
+    exit 1
+}
 land "samples/images/$held_out"
 # the held-out original is stored (a new committed segment) before its copies arrive
-while [ "$(ls "$INDEX_DIR"/segment-*.fiix | wc -l)" -le "$stored" ] && kill -0 $job 2>/dev/null; do sleep 1; done
+while [ "$(ls "$INDEX_DIR"/segment-*.fiix | wc -l)" -le "$stored" ]; do job_alive; sleep 1; done
+sleep 2  # the search's refresh interval (1 s, sql/35_index_table.sql), with margin
 for copy in "$work/altered"/*; do
+    job_alive
     land "$copy"
     sleep 0.5
 done
-while [ "$(rows)" -lt "$expected" ] && kill -0 $job 2>/dev/null; do sleep 1; done
+while [ "$(rows)" -lt "$expected" ]; do job_alive; sleep 1; done
 kill -INT $job 2>/dev/null
-wait $job 2>/dev/null
+wait $job 2>/dev/null || true  # 130: cancelled by Ctrl-C, as asked
 
 "$PY" - "$OUTPUT_DIR" <<'PY'
 import json, sys
