@@ -1,7 +1,10 @@
 """Near-duplicates end to end, as README and ``./demo.sh --duplicates`` run them: the SQL runner
 stores photos with sql/40_index.sql (batch), then sql/41_near_duplicates.sql (streaming) watches a
 folder: altered copies of the stored photos are flagged with their original, new photos are not,
-and a new photo is stored, so a later copy of it is flagged too. Six photos, real ResNet-50."""
+and a new photo is stored, so a later copy of it is flagged too. Six photos, real ResNet-50.
+Both embedding paths in one test: 40 embeds with ML_PREDICT (sql/36_embeddings_ml_predict.sql),
+41 with the pandas UDF (sql/36_embeddings.sql), so the copies are found only if both give the
+same vectors."""
 
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ NEW = ("sunflower.bmp", "skimage_motorcycle_left.png")  # never stored before th
 LATER_COPY = ("sunflower.bmp", "crop")  # arrives once the stream has stored its original
 THRESHOLD = 0.8  # sql/41_near_duplicates.sql
 LEAN = ["--no-progress", "--set", "parallelism.default=1"]  # one Python worker: the test's images are few
-TABLES = ["-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-i", "sql/35_index_table.sql"]
+ML_PREDICT = ["-i", "sql/21_model.sql", "-i", "sql/36_embeddings_ml_predict.sql"]
+UDF = ["-i", "sql/20_functions.sql", "-i", "sql/36_embeddings.sql"]
 
 
 def altered_copy(source: Path, kind: str, folder: Path) -> Path:
@@ -74,7 +78,8 @@ def test_altered_copies_are_flagged_new_photos_are_stored_then_found(resnet50_mo
     env = subprocess_env(INDEX_DIR=str(index), OUTPUT_DIR=str(output), MONITOR_INTERVAL="500 ms")
 
     stored = subprocess.run(
-        [sys.executable, "-m", "udfs.sql", *LEAN, *TABLES, "-f", "sql/40_index.sql"],
+        [sys.executable, "-m", "udfs.sql", *LEAN, "-i", "sql/10_images.sql", *ML_PREDICT,
+         "-i", "sql/35_index_table.sql", "-f", "sql/40_index.sql"],
         cwd=REPO, env={**env, "IMAGES_DIR": str(originals)}, capture_output=True, text=True, timeout=600)
     assert stored.returncode == 0, stored.stderr[-3000:]
     assert [p.name for p in index.iterdir() if p.name.startswith(".")] == [], "a batch job leaves no in-progress file"
@@ -84,7 +89,7 @@ def test_altered_copies_are_flagged_new_photos_are_stored_then_found(resnet50_mo
     runner = subprocess.Popen(
         [sys.executable, "-m", "udfs.sql", *LEAN, "--mode", "streaming",
          "--set", "execution.checkpointing.interval=2s", "-i", "sql/10_images.sql", "-i", "sql/15_watch_images.sql",
-         *TABLES[2:], "-f", "sql/41_near_duplicates.sql"],
+         *UDF, "-i", "sql/35_index_table.sql", "-f", "sql/41_near_duplicates.sql"],
         cwd=REPO, env={**env, "IMAGES_DIR": str(incoming)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def wait_for(condition, what: str, seconds: float = 300) -> None:

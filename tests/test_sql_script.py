@@ -82,6 +82,8 @@ def test_every_project_script_splits_into_its_statements():
         "30_classify.sql": ["CREATE", "EXECUTE"],
         "31_ml_predict.sql": ["CREATE", "EXECUTE"],
         "35_index_table.sql": ["ADD", "CREATE"],
+        "36_embeddings.sql": ["CREATE"],
+        "36_embeddings_ml_predict.sql": ["CREATE"],
         "40_index.sql": ["INSERT"],
         "41_near_duplicates.sql": ["CREATE", "CREATE", "CREATE", "EXECUTE"],
     }
