@@ -20,6 +20,7 @@ import cv2
 import pytest
 
 from bench.near_duplicates import ALTERATIONS, ENCODE_QUALITY, JPEG_QUALITY
+from udfs.index_files import read_index
 
 from conftest import REPO, SHARED, needs_shared, subprocess_env
 
@@ -111,10 +112,15 @@ def test_altered_copies_are_flagged_new_photos_are_stored_then_found(resnet50_mo
         time.sleep(2)  # the search's refresh interval (1 s in sql/35_index_table.sql), with margin
         land(later, incoming)
         wait_for(lambda: len(rows(output)) == len(first) + 1, f"a row for {later.name}")
+        arrivals = {str(incoming / p.name) for p in [*first, later]}
+        wait_for(lambda: arrivals <= {row["path"] for row in read_index(index)[1]}, "every arrival stored")
     finally:
         runner.send_signal(signal.SIGINT)
         stderr = runner.communicate(timeout=120)[1]
     assert "Traceback" not in stderr, stderr[-3000:]
+    stray = [p.name for p in index.iterdir() if p.name.startswith(".")]
+    assert stray == [], "every stored row was committed: no in-progress segment may be left"
+    assert len(read_index(index)[1]) == len(STORED_COPIES) + len(first) + 1, "each image stored once"
 
     found = rows(output)
     assert sorted(found) == sorted(p.name for p in [*first, later]), "every arrival has one row"
