@@ -102,16 +102,18 @@ def test_altered_copies_are_flagged_new_photos_are_stored_then_found(resnet50_mo
 
     first = [altered_copy(PHOTOS / name, kind, copies) for name, kind in STORED_COPIES.items()]
     first += [PHOTOS / name for name in NEW]
+    broken = copies / "broken.jpg"  # no embedding: a row all the same (nothing found), not stored
+    broken.write_bytes(b"\xff\xd8 not a JPEG after all")
     later = altered_copy(PHOTOS / LATER_COPY[0], LATER_COPY[1], copies)
     try:
-        for source in first:
+        for source in [*first, broken]:
             land(source, incoming)
-        wait_for(lambda: len(rows(output)) == len(first), f"a row for each of the {len(first)} first arrivals")
+        wait_for(lambda: len(rows(output)) == len(first) + 1, f"a row for each of the {len(first) + 1} first arrivals")
         # the stream stores its arrivals: the new photos' segments are committed before the later copy lands
         wait_for(lambda: len(segments(index)) > stored_segments, "the arrivals stored in the index")
         time.sleep(2)  # the search's refresh interval (1 s in sql/35_index_table.sql), with margin
         land(later, incoming)
-        wait_for(lambda: len(rows(output)) == len(first) + 1, f"a row for {later.name}")
+        wait_for(lambda: len(rows(output)) == len(first) + 2, f"a row for {later.name}")
         arrivals = {str(incoming / p.name) for p in [*first, later]}
         wait_for(lambda: arrivals <= {row["path"] for row in read_index(index)[1]}, "every arrival stored")
     finally:
@@ -123,7 +125,9 @@ def test_altered_copies_are_flagged_new_photos_are_stored_then_found(resnet50_mo
     assert len(read_index(index)[1]) == len(STORED_COPIES) + len(first) + 1, "each image stored once"
 
     found = rows(output)
-    assert sorted(found) == sorted(p.name for p in [*first, later]), "every arrival has one row"
+    assert sorted(found) == sorted(p.name for p in [*first, broken, later]), "every arrival has one row"
+    assert found["broken.jpg"] | {"arrival": None} == {"arrival": None, "nearest": None, "score": None,
+                                                      "near_duplicate": False}
     for name, kind in [*STORED_COPIES.items(), LATER_COPY]:
         row = found[f"{Path(name).stem}__{kind}.jpg"]
         assert Path(row["nearest"]).name == name, row
