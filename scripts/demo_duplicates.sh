@@ -9,10 +9,16 @@
 #      printed is an arrival, its nearest stored image, the cosine and the near-duplicate flag.
 #      The copies of the 8th image find it: the stream stored it. The job is stopped (Ctrl-C) when
 #      every arrival has its row, and a summary follows.
-# Extra arguments go to `python -m udfs.sql`.
+# EMBEDDINGS=ml-predict embeds with ML_PREDICT (sql/36_embeddings_ml_predict.sql) instead of the
+# pandas UDF embed_image (sql/36_embeddings.sql, the default). Extra arguments go to `python -m udfs.sql`.
 source "$(dirname "$0")/bootstrap.sh"
 cd "$root"
 
+case "${EMBEDDINGS:-udf}" in  # which path embeds the images
+    udf) embeddings=(-i sql/20_functions.sql -i sql/36_embeddings.sql) ;;
+    ml-predict) embeddings=(-i sql/21_model.sql -i sql/36_embeddings_ml_predict.sql) ;;
+    *) echo "demo: EMBEDDINGS must be udf (the pandas UDF embed_image) or ml-predict (ML_PREDICT), got '$EMBEDDINGS'" >&2; exit 2 ;;
+esac
 work="$root/out/duplicates"
 rm -rf "$work"
 mkdir -p "$work/originals" "$work/incoming"
@@ -24,7 +30,7 @@ done
 
 echo "demo: 1/3 storing the embeddings of $(ls "$work/originals" | wc -l) sample images in $INDEX_DIR"
 IMAGES_DIR="$work/originals" "$PY" -m udfs.sql --no-progress "$@" \
-    -i sql/10_images.sql -i sql/20_functions.sql -i sql/35_index_table.sql -f sql/40_index.sql
+    -i sql/10_images.sql "${embeddings[@]}" -i sql/35_index_table.sql -f sql/40_index.sql
 stored=$(ls "$INDEX_DIR"/segment-*.fiix | wc -l)
 
 echo "demo: 2/3 altered copies"
@@ -34,7 +40,7 @@ expected=$(( $(ls "$work/altered" | wc -l) + 1 ))
 echo "demo: 3/3 streaming: $held_out (not stored yet), then the copies, land in $work/incoming"
 set -m  # the job in its own process group, with the default SIGINT handling (it cancels the job)
 IMAGES_DIR="$work/incoming" "$PY" -m udfs.sql --mode streaming --set execution.checkpointing.interval=2s "$@" \
-    -i sql/10_images.sql -i sql/15_watch_images.sql -i sql/20_functions.sql -i sql/35_index_table.sql \
+    -i sql/10_images.sql -i sql/15_watch_images.sql "${embeddings[@]}" -i sql/35_index_table.sql \
     -f sql/41_near_duplicates.sql &
 job=$!
 trap 'kill -INT $job 2>/dev/null; wait $job' INT TERM
@@ -45,16 +51,24 @@ land() {  # copy under a hidden name, then rename: the watcher never reads half 
 rows() {
     find "$OUTPUT_DIR" -type f ! -name '.*' -exec cat {} + 2>/dev/null | grep -c . || true
 }
+job_alive() {  # a job that failed (its error is printed above) ends the demo
+    kill -0 $job 2>/dev/null && return 0
+    wait $job || true
+    echo "demo: the streaming job ended before every arrival had its row (see above)" >&2
+    exit 1
+}
 land "samples/images/$held_out"
 # the held-out original is stored (a new committed segment) before its copies arrive
-while [ "$(ls "$INDEX_DIR"/segment-*.fiix | wc -l)" -le "$stored" ] && kill -0 $job 2>/dev/null; do sleep 1; done
+while [ "$(ls "$INDEX_DIR"/segment-*.fiix | wc -l)" -le "$stored" ]; do job_alive; sleep 1; done
+sleep 2  # the search's refresh interval (1 s, sql/35_index_table.sql), with margin
 for copy in "$work/altered"/*; do
+    job_alive
     land "$copy"
     sleep 0.5
 done
-while [ "$(rows)" -lt "$expected" ] && kill -0 $job 2>/dev/null; do sleep 1; done
+while [ "$(rows)" -lt "$expected" ]; do job_alive; sleep 1; done
 kill -INT $job 2>/dev/null
-wait $job 2>/dev/null
+wait $job 2>/dev/null || true  # 130: cancelled by Ctrl-C, as asked
 
 "$PY" - "$OUTPUT_DIR" <<'PY'
 import json, sys

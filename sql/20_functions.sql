@@ -5,3 +5,9 @@
 -- `python -m udfs.config` lists every option with its default.
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS classify_resnet50
   AS 'udfs.functions.classify_resnet50' LANGUAGE PYTHON;
+-- embed_image(image) -> ARRAY<FLOAT>: the model's image embedding (2048 L2-normalised floats for
+-- resnet50; a dot product of two is their cosine similarity), NULL for an image that cannot be
+-- read. Same options. For classes, embedding and error from one inference instead:
+--   SET 'classify.embedding' = 'true';  then  classify_resnet50(image).embedding
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS embed_image
+  AS 'udfs.functions.embed_image' LANGUAGE PYTHON;

@@ -26,3 +26,16 @@ OUTPUT (
   'model' = '${MODEL_PRESET}',
   'model-path' = '${MODEL_PATH}'
 );
+
+-- The same model's image embedding (2048 L2-normalised floats for resnet50): read from the
+-- model only because OUTPUT lists it; a preset without one fails when a query is planned.
+CREATE TEMPORARY MODEL image_embedder
+INPUT (image BYTES)
+OUTPUT (
+  embedding ARRAY<FLOAT>,
+  error STRING
+) WITH (
+  'provider' = 'openvino',
+  'model' = '${MODEL_PRESET}',
+  'model-path' = '${MODEL_PATH}'
+);

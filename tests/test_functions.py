@@ -27,7 +27,7 @@ def context(job_parameters: dict[str, str]) -> FunctionContext:
 
 def test_result_columns_are_the_result_type_fields_in_order():
     assert RESULT_COLUMNS == ["label", "class_id", "probability", "top_labels", "top_class_ids",
-                              "top_probabilities", "error"]
+                              "top_probabilities", "embedding", "error"]
     assert RESULT_COLUMNS == [field.name for field in RESULT_TYPE.fields]
 
 
@@ -37,9 +37,9 @@ def test_predictions_frame_splits_top_k_and_keeps_missing_values_none():
         Prediction(error="cannot decode"),
     ])
     assert list(frame.columns) == RESULT_COLUMNS
-    assert frame.iloc[0].tolist() == ["hotdog", 934, 0.9, ["hotdog", "plate"], [934, 923], [0.9, 0.05], None]
+    assert frame.iloc[0].tolist() == ["hotdog", 934, 0.9, ["hotdog", "plate"], [934, 923], [0.9, 0.05], None, None]
     # object columns: a missing class_id stays None (Arrow NULL), not NaN
-    assert frame.iloc[1].tolist() == [None, None, None, None, None, None, "cannot decode"]
+    assert frame.iloc[1].tolist() == [None, None, None, None, None, None, None, "cannot decode"]
 
 
 def test_predictions_frame_of_an_empty_batch_has_the_columns():
@@ -67,14 +67,14 @@ def test_eval_gives_one_row_per_image_in_order_with_errors_as_rows():
     with ImageClassifier(load_config(OPTIONS)) as classifier:
         expected = classifier.classify([(photos / name).read_bytes() for name in ("hot_dog.jpg", "dog.jpg")])
     for row, prediction in zip((0, 3), expected):
-        label, class_id, probability, top_labels, top_ids, top_probabilities, error = frame.iloc[row]
+        label, class_id, probability, top_labels, top_ids, top_probabilities, embedding, error = frame.iloc[row]
         assert error is None and (label, class_id) == (prediction.label, prediction.class_id)
         assert top_labels == [name for name, _, _ in prediction.top_k] and len(top_ids) == 3
         assert top_probabilities == pytest.approx([p for _, _, p in prediction.top_k], abs=1e-5)
         assert probability == top_probabilities[0] == max(top_probabilities)
     assert frame.iloc[0]["label"] == "hotdog"
-    assert frame.iloc[1].tolist() == [None] * 6 + [NULL_IMAGE_ERROR]
-    assert frame.iloc[2].tolist()[:6] == [None] * 6 and frame.iloc[2]["error"]
+    assert frame.iloc[1].tolist() == [None] * 7 + [NULL_IMAGE_ERROR]
+    assert frame.iloc[2].tolist()[:7] == [None] * 7 and frame.iloc[2]["error"]
 
 
 def test_open_with_a_bad_option_names_it(tmp_path):

@@ -30,7 +30,7 @@ class Recorder:
     def __init__(self, throw: bool = False):
         self.throw, self.outcomes, self.changed = throw, [], threading.Condition()
 
-    def done(self, probabilities):
+    def done(self, probabilities, embedding):
         self._note(("done", time.monotonic()))
         if self.throw:
             raise RuntimeError("a callback that throws")
@@ -89,7 +89,7 @@ def crop() -> bytearray:
 
 
 def new_queue(model, requests: int = 1):
-    return provider_jvm().dev.flinkimageudfs.model.openvino.BatchingInferQueue(model, requests, "test-waiter", Sizes())
+    return provider_jvm().dev.flinkimageudfs.model.openvino.BatchingInferQueue(model, False, requests, "test-waiter", Sizes())
 
 
 def test_a_throwing_callback_fails_only_its_own_image(model):

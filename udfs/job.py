@@ -19,6 +19,7 @@ from pyflink.table.expressions import call, col
 
 from udfs import settings
 from udfs.catalog import create_images_table
+from udfs.config import load_config
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
 from udfs.functions import RESULT_COLUMNS
@@ -26,10 +27,13 @@ from udfs.progress import LOG_INTERVAL, STALL_NOTICE, exit_status_after_ctrl_c, 
 
 
 def classify_images(t_env: TableEnvironment, images: str) -> Table:
-    """``path`` plus the flattened prediction of every image in the ``images`` table."""
+    """``path`` plus the flattened prediction of every image in the ``images`` table (with the
+    embedding only when ``classify.embedding`` is set)."""
     prediction = call("classify_resnet50", col("image"))
+    embedding = load_config(settings.classify_options(t_env)).embedding
     return t_env.from_path(images).select(
-        col("path"), *(prediction.get(name).alias(name) for name in RESULT_COLUMNS)
+        col("path"),
+        *(prediction.get(name).alias(name) for name in RESULT_COLUMNS if name != "embedding" or embedding),
     )
 
 

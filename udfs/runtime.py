@@ -1,14 +1,17 @@
 """OpenVINO side of the classifier: the only module that imports ``openvino``.
 
 1. read the model (anything ``Core.read_model`` reads: IR, ONNX, TFLite, TF, PaddlePaddle);
-2. check it: one rank-4 input, one output as wide as the label list;
+2. check it: one rank-4 input, one output as wide as the label list (the scores), and maybe the
+   preset's embedding output (a second output added at conversion, ``udfs.embedding_head``);
 3. embed preprocessing with ``PrePostProcessor``: the tensor side is what ``udfs.preprocess``
    produces (u8 NHWC BGR, batched), the model side is the preset's channel order and layout,
    then element type, mean and scale;
-4. embed postprocessing: softmax for logits, quantised scores normalised to probabilities;
+4. embed postprocessing: softmax for logits, quantised scores normalised to probabilities (the
+   embedding is final as the graph gives it);
 5. compile with the precision, performance hint and cache directory, once per process: every
    runtime built with the same model and settings shares one compiled model (see ``_SharedModel``);
-6. run images through the runtime's own pool of asynchronous infer requests.
+6. run images through the runtime's own pool of asynchronous infer requests; the embedding is
+   read from a request only when the caller asks for it.
 
 Importing this module first initialises, single-threaded, what OpenVINO's Python binding would
 otherwise initialise lazily on the first tensor access of the process (see
@@ -74,7 +77,8 @@ def _no_report(stage: str) -> None:
 
 
 class ClassificationRuntime:
-    """A compiled classification model taking u8 BGR crops and returning probabilities."""
+    """A compiled classification model taking u8 BGR crops and returning probabilities, and the
+    embedding of each crop when the model gives one (``embedding_output``) and the caller asks."""
 
     def __init__(
         self,
@@ -90,6 +94,7 @@ class ClassificationRuntime:
         batch_size: int = 0,
         streams: int = 0,
         cache_dir: Path | None = None,
+        embedding_output: str | None = None,
     ) -> None:
         settings: dict[str, Any] = {"PERFORMANCE_HINT": performance_hint}
         if precision != "auto":
@@ -99,9 +104,15 @@ class ClassificationRuntime:
         if cache_dir is not None:
             settings["CACHE_DIR"] = str(cache_dir)
         self._shared = _SharedModel.acquire(
-            _ModelKey.of(model_path, preprocessing, num_classes, output_activation, batch_size, device, settings)
+            _ModelKey.of(model_path, preprocessing, num_classes, output_activation, batch_size, device, settings,
+                         embedding_output)
         )
         self._compiled = self._shared.compiled
+        names = [output.get_names() for output in self._compiled.outputs]
+        # Outputs by index: one compiled model serves both classify and embed (the embedding is
+        # computed in the same inference whether read or not: measured cost in bench/README.md).
+        self._embedding_index = next((i for i, n in enumerate(names) if embedding_output in n), None)
+        self._scores_index = next(i for i in range(len(names)) if i != self._embedding_index)
         self.batch_size = self._compiled.input().get_shape()[0]  # tensor side: NHWC
         count = infer_requests or self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         self._requests = [self._compiled.create_infer_request() for _ in range(count)]
@@ -120,9 +131,15 @@ class ClassificationRuntime:
     def infer_requests(self) -> int:
         return len(self._requests)
 
-    def infer(self, crops: Iterable[tuple[Hashable, np.ndarray]],
-              report: StageReporter = _no_report) -> dict[Hashable, np.ndarray]:
-        """Classify ``(key, crop)`` pairs; returns ``{key: probabilities}``.
+    @property
+    def has_embedding(self) -> bool:
+        """Whether the model gives the embedding output (``embedding_output``)."""
+        return self._embedding_index is not None
+
+    def infer(self, crops: Iterable[tuple[Hashable, np.ndarray]], report: StageReporter = _no_report, *,
+              embeddings: dict[Hashable, np.ndarray] | None = None) -> dict[Hashable, np.ndarray]:
+        """Classify ``(key, crop)`` pairs; returns ``{key: probabilities}``. Given a dict
+        ``embeddings`` (and a model with ``has_embedding``), also puts each key's embedding in it.
 
         Crops are written straight into an idle request's input tensor; a request starts as
         soon as its batch is full, so whatever produces the crops (decoding) overlaps with
@@ -142,9 +159,13 @@ class ClassificationRuntime:
             report(f"OpenVINO inference of a batch of {len(keys)} images (InferRequest.wait)")
             request.wait()
             report("reading OpenVINO output scores")
-            scores = request.get_output_tensor(0).data
+            scores = request.get_output_tensor(self._scores_index).data
             for row, key in enumerate(keys):
                 results[key] = scores[row].copy()
+            if embeddings is not None:
+                vectors = request.get_output_tensor(self._embedding_index).data
+                for row, key in enumerate(keys):
+                    embeddings[key] = vectors[row].copy()
             idle.append(request)
 
         request, batch, keys = None, None, []
@@ -196,10 +217,11 @@ class _ModelKey:
     batch_size: int
     device: str
     settings: tuple[tuple[str, Any], ...]
+    embedding_output: str | None
 
     @classmethod
     def of(cls, path: Path, preprocessing: Preprocessing, num_classes: int, output_activation: str,
-           batch_size: int, device: str, settings: dict[str, Any]) -> _ModelKey:
+           batch_size: int, device: str, settings: dict[str, Any], embedding_output: str | None) -> _ModelKey:
         path = Path(path)
         try:
             stat = path.stat()
@@ -207,7 +229,7 @@ class _ModelKey:
         except OSError:
             version = (0, 0)  # prepare_model reports the missing file
         return cls(path, version, preprocessing, num_classes, output_activation, batch_size, device,
-                   tuple(sorted(settings.items())))
+                   tuple(sorted(settings.items())), embedding_output)
 
 
 class _SharedModel:
@@ -227,7 +249,7 @@ class _SharedModel:
         self.users = 0
         core = ov.Core()
         model = prepare_model(core, key.path, key.preprocessing, key.num_classes, key.output_activation,
-                              key.batch_size)
+                              key.batch_size, key.embedding_output)
         self.compiled = core.compile_model(model, key.device, dict(key.settings))
 
     @classmethod
@@ -256,11 +278,12 @@ def prepare_model(
     num_classes: int,
     output_activation: str = "auto",
     batch_size: int = 0,
+    embedding_output: str | None = None,
 ) -> ov.Model:
     """Read and check a model, then embed pre- and postprocessing (steps 1-4)."""
     model = _read_model(core, Path(model_path))
-    _check_model(model, num_classes, preprocessing)
-    return _embed_processing(model, preprocessing, output_activation, batch_size)
+    scores = _check_model(model, num_classes, preprocessing, embedding_output)
+    return _embed_processing(model, scores, preprocessing, output_activation, batch_size)
 
 
 def _read_model(core: ov.Core, path: Path) -> ov.Model:
@@ -272,10 +295,20 @@ def _read_model(core: ov.Core, path: Path) -> ov.Model:
         raise ValueError(f"classify.model-path: cannot read model '{path}': {_first_line(error)}") from None
 
 
-def _check_model(model: ov.Model, num_classes: int, preprocessing: Preprocessing) -> None:
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+def _scores_output(model: ov.Model, embedding_output: str | None) -> ov.Output | None:
+    """The output that is not the embedding, when there is exactly one such."""
+    others = [output for output in model.outputs if embedding_output not in output.get_names()]
+    return others[0] if len(others) == 1 else None
+
+
+def _check_model(model: ov.Model, num_classes: int, preprocessing: Preprocessing,
+                 embedding_output: str | None) -> str:
+    """Check the model; returns the name of its scores output."""
+    scores = _scores_output(model, embedding_output)
+    if len(model.inputs) != 1 or scores is None:
+        extra = f" (plus the embedding output '{embedding_output}')" if embedding_output else ""
         raise ValueError(
-            "classify.model-path: expected a model with 1 input and 1 output, "
+            f"classify.model-path: expected a model with 1 input and 1 output{extra}, "
             f"got {len(model.inputs)} inputs and {len(model.outputs)} outputs"
         )
     input_shape = model.input().get_partial_shape()
@@ -289,15 +322,16 @@ def _check_model(model: ov.Model, num_classes: int, preprocessing: Preprocessing
                 f"classify.crop-size: expected {dimension.get_length()} (model input shape "
                 f"{input_shape}, layout {preprocessing.layout}), got '{preprocessing.crop_size}'"
             )
-    width = model.output().get_partial_shape()[-1]
+    width = scores.get_partial_shape()[-1]
     if width.is_dynamic or width.get_length() != num_classes:
         raise ValueError(
             f"classify.labels-path: the model outputs {width} scores but the labels give "
             f"{num_classes} (label count + background offset)"
         )
+    return scores.get_any_name()
 
 
-def _set_batch_size(model: ov.Model, preprocessing: Preprocessing, batch_size: int) -> None:
+def _set_batch_size(model: ov.Model, scores: str, preprocessing: Preprocessing, batch_size: int) -> None:
     """Reshape the input to ``batch_size`` images of the crop size; 0 = ``AUTO_BATCH_SIZE`` when
     the graph allows it, else 1. Graphs that hard-code a batch of 1 in a Reshape (TFLite exports,
     for one) either refuse the new shape or fold the batch away; both count as not batchable."""
@@ -309,7 +343,7 @@ def _set_batch_size(model: ov.Model, preprocessing: Preprocessing, batch_size: i
         shape[layout.get_index_by_name("C")] = 3
         shape[layout.get_index_by_name("H")] = shape[layout.get_index_by_name("W")] = preprocessing.crop_size
         model.reshape({model.input(): ov.PartialShape(shape)})
-        output_batch = model.output().get_partial_shape()[0]
+        output_batch = model.output(scores).get_partial_shape()[0]
         if output_batch.is_dynamic or output_batch.get_length() != batch:
             raise RuntimeError(f"a batch of {batch} images gives {output_batch} rows of scores")
 
@@ -330,15 +364,15 @@ def _first_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def _embed_processing(model: ov.Model, preprocessing: Preprocessing, output_activation: str,
+def _embed_processing(model: ov.Model, scores: str, preprocessing: Preprocessing, output_activation: str,
                       batch_size: int) -> ov.Model:
-    _set_batch_size(model, preprocessing, batch_size)
+    _set_batch_size(model, scores, preprocessing, batch_size)
     layout = ov.Layout(preprocessing.layout)
 
     model_input_type = model.input().get_element_type()
-    output_type = model.output().get_element_type()
+    output_type = model.output(scores).get_element_type()
     apply_softmax = output_activation == "softmax" or (
-        output_activation == "auto" and not _ends_in_softmax(model)
+        output_activation == "auto" and not _ends_in_softmax(model.output(scores))
     )
 
     ppp = PrePostProcessor(model)
@@ -362,20 +396,21 @@ def _embed_processing(model: ov.Model, preprocessing: Preprocessing, output_acti
     if preprocessing.scale is not None:
         steps.scale(list(preprocessing.scale))
 
-    postprocess = ppp.output().postprocess()
+    postprocess = ppp.output(scores).postprocess()
     if not output_type.is_real():
         # Quantised scores (e.g. a u8 softmax): back to f32 and rescaled to sum to 1.
         postprocess.convert_element_type(ov.Type.f32)
         postprocess.custom(lambda node: ops.divide(node, ops.reduce_sum(node, [-1], keep_dims=True)).output(0))
     elif apply_softmax:
         postprocess.custom(lambda node: ops.softmax(node, -1).output(0))
-    ppp.output().tensor().set_element_type(ov.Type.f32)
+    for output in model.outputs:
+        ppp.output(output.get_any_name()).tensor().set_element_type(ov.Type.f32)
     return ppp.build()
 
 
-def _ends_in_softmax(model: ov.Model) -> bool:
+def _ends_in_softmax(output: ov.Output) -> bool:
     """Whether the output is a Softmax, possibly behind reshapes or a quantisation step."""
-    node = model.output().get_node().input_value(0).get_node()
+    node = output.get_node().input_value(0).get_node()
     while node.get_type_name() in _PASS_THROUGH_OPS:
         node = node.input_value(0).get_node()
     return node.get_type_name() == "Softmax"

@@ -10,7 +10,9 @@ OpenVINO's opset API, layer by layer, in topological order:
 3. Keras tensors are channels-last; inside the graph 4-D tensors are kept channels-first (the
    layout OpenVINO's convolutions take), with a transpose at the input and, for a 4-D output, at
    the output, so the converted model has the Keras model's input and output shapes;
-4. a BatchNormalization that is the only consumer of a Conv2D is folded into its kernel and bias.
+4. a BatchNormalization that is the only consumer of a Conv2D is folded into its kernel and bias;
+5. every layer's output tensor carries the layer's name (a folded Conv2D's, its batch norm's), so a
+   head can be attached to any layer later (``udfs.embedding_head``).
 
 Only numpy and openvino are needed; TensorFlow is not.
 """
@@ -140,6 +142,9 @@ class _GraphBuilder:
             else:
                 inputs = [self.tensors[name] for name in self._inbound_names(layer)]
                 tensor = LAYER_BUILDERS[layer["class_name"]](self, layer, inputs)
+                if layer["class_name"] != "InputLayer":  # the input keeps its name on the Parameter
+                    # heads added after conversion (udfs.embedding_head) find layers by name
+                    tensor.output.get_tensor().add_names({layer["name"]})
             self.tensors[layer["name"]] = tensor
         outputs = []
         for name, *_ in self.config["output_layers"]:

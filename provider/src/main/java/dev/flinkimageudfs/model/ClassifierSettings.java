@@ -65,6 +65,8 @@ public final class ClassifierSettings implements Serializable {
     private final String labelsResource;
     public final int labelOffset;
     private final String outputActivation;
+    /** The model output holding the preset's image embedding, or null: the preset has none. */
+    public final String embeddingOutput;
     public final String device;
     public final String precision;
     public final String performanceHint;
@@ -92,6 +94,7 @@ public final class ClassifierSettings implements Serializable {
         labelsResource = entry.get("labels").asText();
         labelOffset = entry.get("label_offset").asInt();
         outputActivation = entry.get("output_activation").asText();
+        embeddingOutput = entry.hasNonNull("embedding") ? entry.get("embedding").get("output").asText() : null;
         device = options.get(DEVICE).trim().isEmpty() ? "CPU" : options.get(DEVICE).trim();
         precision = choice(options.get(PRECISION), "classify.precision");
         performanceHint = choice(options.get(PERFORMANCE_HINT), "classify.performance-hint");
@@ -269,7 +272,23 @@ public final class ClassifierSettings implements Serializable {
         String cache = cacheDir == null ? cacheRoot().resolve("openvino").toString() : expandHome(cacheDir);
         return new ModelSpec(
                 modelPath(), preprocessing, numClasses, outputActivation, batchSize, autoBatchSize, device, precision,
-                performanceHint, streams, cache, libraryPath);
+                performanceHint, streams, cache, libraryPath, embeddingOutput);
+    }
+
+    /**
+     * Why the preset gives no embedding and what to set instead (the provider's 'model' is the
+     * UDF's classify.model), as {@code udfs.config.no_embedding_message}.
+     */
+    public String noEmbeddingMessage() {
+        PresetCatalog catalog = PresetCatalog.get();
+        List<String> having = new ArrayList<>();
+        for (String name : catalog.presetNames()) {
+            if (catalog.preset(name).hasNonNull("embedding")) {
+                having.add(name);
+            }
+        }
+        return "preset '" + preset + "' gives no embedding; set 'model' (classify.model) to a preset that does ("
+                + String.join(", ", having) + ")";
     }
 
     private static String expandHome(String path) {

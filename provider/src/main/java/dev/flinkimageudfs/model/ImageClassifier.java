@@ -23,20 +23,40 @@ final class ImageClassifier implements AutoCloseable {
     private final ClassifierSettings settings;
     private final List<String> labels;
     private final ClassificationModel model;
+    private final boolean embedding;
     private final ImageDecoder decoder = new ImageDecoder();
     private final int minSide;
 
-    /** Compiles (or shares) the model for {@code batchSize} images per request, 0 = automatic. */
-    ImageClassifier(ClassifierSettings settings, int batchSize, int autoBatchSize) {
+    /**
+     * Compiles (or shares) the model for {@code batchSize} images per request, 0 = automatic;
+     * predictions carry the embedding when {@code embedding} (OUTPUT lists it).
+     */
+    ImageClassifier(ClassifierSettings settings, int batchSize, int autoBatchSize, boolean embedding) {
+        if (embedding && settings.embeddingOutput == null) {
+            throw new IllegalArgumentException(settings.noEmbeddingMessage());
+        }
         this.settings = settings;
+        this.embedding = embedding;
         this.labels = settings.labels();
         this.model = ClassificationModel.acquire(
                 settings.modelSpec(labels.size() + settings.labelOffset, batchSize, autoBatchSize));
+        if (embedding && !model.hasEmbedding()) {
+            model.release();
+            throw new IllegalArgumentException(
+                    "model-path: the model '" + settings.modelPath() + "' has no output '" + settings.embeddingOutput
+                            + "' (the embedding of preset '" + settings.preset + "'); a model converted before "
+                            + "embeddings existed: run `python -m udfs.models fetch " + settings.preset + "`");
+        }
         this.minSide = settings.reducedJpegDecode ? settings.preprocessing.neededShorterSide() : 0;
     }
 
     ClassificationModel model() {
         return model;
+    }
+
+    /** Whether requests must read the embedding. */
+    boolean embedding() {
+        return embedding;
     }
 
     /** The model input for one image (crop x crop x 3 u8 BGR), or why there is none. */
@@ -57,8 +77,9 @@ final class ImageClassifier implements AutoCloseable {
         }
     }
 
-    Prediction predict(float[] probabilities) {
-        return Prediction.of(probabilities, settings.labelOffset, labels, settings.topK);
+    /** The prediction for one image's probabilities; {@code embedding} is null unless asked. */
+    Prediction predict(float[] probabilities, float[] embedding) {
+        return Prediction.of(probabilities, settings.labelOffset, labels, settings.topK, embedding);
     }
 
     @Override

@@ -34,6 +34,7 @@ public final class ModelSchema implements Serializable {
         TOP_LABELS("top_labels", DataTypes.ARRAY(DataTypes.STRING())),
         TOP_CLASS_IDS("top_class_ids", DataTypes.ARRAY(DataTypes.INT())),
         TOP_PROBABILITIES("top_probabilities", DataTypes.ARRAY(DataTypes.FLOAT())),
+        EMBEDDING("embedding", DataTypes.ARRAY(DataTypes.FLOAT())),
         ERROR("error", DataTypes.STRING());
 
         final String column;
@@ -101,6 +102,16 @@ public final class ModelSchema implements Serializable {
         return String.join(", ", fields);
     }
 
+    /** Whether OUTPUT lists the embedding: only then is it read from the model. */
+    boolean wantsEmbedding() {
+        for (Field field : outputs) {
+            if (field == Field.EMBEDDING) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The model's output row for {@code prediction}, in OUTPUT order. */
     RowData toRow(Prediction prediction) {
         GenericRowData row = new GenericRowData(outputs.length);
@@ -124,6 +135,9 @@ public final class ModelSchema implements Serializable {
                     break;
                 case TOP_PROBABILITIES:
                     row.setField(i, classified ? new GenericArrayData(prediction.topProbabilities) : null);
+                    break;
+                case EMBEDDING:
+                    row.setField(i, classified ? new GenericArrayData(prediction.embedding) : null);
                     break;
                 default:
                     row.setField(i, StringData.fromString(prediction.error));

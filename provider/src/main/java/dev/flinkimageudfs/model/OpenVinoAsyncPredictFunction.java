@@ -47,7 +47,7 @@ public class OpenVinoAsyncPredictFunction extends AsyncPredictFunction {
     public void open(FunctionContext context) throws Exception {
         super.open(context);
         int autoBatchSize = Math.max(1, Math.min(ModelSpec.AUTO_BATCH_SIZE, maxConcurrentOperations / 2));
-        classifier = new ImageClassifier(settings, settings.batchSize, autoBatchSize);
+        classifier = new ImageClassifier(settings, settings.batchSize, autoBatchSize, schema.wantsEmbedding());
         int requests = settings.inferRequests > 0 ? settings.inferRequests : classifier.model().optimalInferRequests();
         images = context.getMetricGroup().addGroup("classify").counter("images");
         errors = context.getMetricGroup().addGroup("classify").counter("errors");
@@ -55,6 +55,7 @@ public class OpenVinoAsyncPredictFunction extends AsyncPredictFunction {
                 .histogram("batchSize", new DescriptiveStatisticsHistogram(1000));
         queue = new BatchingInferQueue(
                 classifier.model(),
+                classifier.embedding(),
                 requests,
                 "openvino-infer-" + context.getTaskInfo().getIndexOfThisSubtask(),
                 size -> batchSizes.update(size));
@@ -74,8 +75,8 @@ public class OpenVinoAsyncPredictFunction extends AsyncPredictFunction {
         }
         queue.submit(crop, new BatchingInferQueue.Callback() {
             @Override
-            public void done(float[] probabilities) {
-                result.complete(Collections.singletonList(schema.toRow(classifier.predict(probabilities))));
+            public void done(float[] probabilities, float[] embedding) {
+                result.complete(Collections.singletonList(schema.toRow(classifier.predict(probabilities, embedding))));
             }
 
             @Override

@@ -4,6 +4,7 @@ import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.table.api.config.ExecutionConfigOptions;
 import org.apache.flink.table.api.config.MLPredictRuntimeConfigOptions;
+import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.catalog.ResolvedCatalogModel;
 import org.apache.flink.table.factories.FactoryUtil;
 import org.apache.flink.table.factories.ModelProviderFactory;
@@ -51,6 +52,9 @@ public class OpenVinoModelProviderFactory implements ModelProviderFactory {
         ClassifierSettings settings = ClassifierSettings.of(helper.getOptions());
         ResolvedCatalogModel model = context.getCatalogModel();
         ModelSchema schema = ModelSchema.of(model.getResolvedInputSchema(), model.getResolvedOutputSchema());
+        if (schema.wantsEmbedding() && settings.embeddingOutput == null) {
+            throw new ValidationException("Model provider 'openvino': OUTPUT column 'embedding': " + settings.noEmbeddingMessage());
+        }
         int maxConcurrentOperations =
                 context.getConfiguration().get(ExecutionConfigOptions.TABLE_EXEC_ASYNC_ML_PREDICT_MAX_CONCURRENT_OPERATIONS);
         return new Provider(settings, schema, maxConcurrentOperations);

@@ -43,8 +43,8 @@ public class OpenVinoPredictFunction extends PredictFunction {
         if (settings.batchSize > 1) {
             LOG.info("Synchronous ML_PREDICT infers one image per request; 'batch-size' applies to async mode");
         }
-        classifier = new ImageClassifier(settings, 1, 1);
-        request = classifier.model().newRequest();
+        classifier = new ImageClassifier(settings, 1, 1, schema.wantsEmbedding());
+        request = classifier.model().newRequest(classifier.embedding());
         images = context.getMetricGroup().addGroup("classify").counter("images");
         errors = context.getMetricGroup().addGroup("classify").counter("errors");
     }
@@ -55,7 +55,7 @@ public class OpenVinoPredictFunction extends PredictFunction {
         try {
             request.putImage(0, classifier.prepare(input.isNullAt(0) ? null : input.getBinary(0)));
             request.infer();
-            prediction = classifier.predict(request.probabilities(0));
+            prediction = classifier.predict(request.probabilities(0), request.embedding(0));
         } catch (ImageDecodeException e) {
             prediction = Prediction.error(e.getMessage());
             errors.inc();

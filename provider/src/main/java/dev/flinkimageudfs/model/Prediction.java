@@ -20,8 +20,9 @@ public final class Prediction {
     public final int[] topClassIds;
     public final float[] topProbabilities;
     public final String error;
+    public final float[] embedding; // L2-normalised; null unless OUTPUT lists it
 
-    private Prediction(String[] topLabels, int[] topClassIds, float[] topProbabilities, String error) {
+    private Prediction(String[] topLabels, int[] topClassIds, float[] topProbabilities, String error, float[] embedding) {
         boolean classified = error == null;
         this.label = classified ? topLabels[0] : null;
         this.classId = classified ? topClassIds[0] : null;
@@ -30,18 +31,20 @@ public final class Prediction {
         this.topClassIds = topClassIds;
         this.topProbabilities = topProbabilities;
         this.error = error;
+        this.embedding = embedding;
     }
 
     static Prediction error(String message) {
-        return new Prediction(null, null, null, message);
+        return new Prediction(null, null, null, message, null);
     }
 
     /**
      * The best classes of {@code scores} (one per output of the model; the first
      * {@code labelOffset} are "background" and dropped, so ids are 0..N-1): the best one always,
      * then up to {@code topK} in all with a probability above 0. Ties: the lower id first.
+     * {@code embedding} (or null) is passed through.
      */
-    static Prediction of(float[] scores, int labelOffset, List<String> labels, int topK) {
+    static Prediction of(float[] scores, int labelOffset, List<String> labels, int topK, float[] embedding) {
         int classes = scores.length - labelOffset;
         int[] best = new int[Math.min(topK, classes)];
         int count = 0;
@@ -72,6 +75,6 @@ public final class Prediction {
             topLabels[i] = labels.get(best[i]);
             topProbabilities[i] = scores[labelOffset + best[i]];
         }
-        return new Prediction(topLabels, topIds, topProbabilities, null);
+        return new Prediction(topLabels, topIds, topProbabilities, null, embedding);
     }
 }

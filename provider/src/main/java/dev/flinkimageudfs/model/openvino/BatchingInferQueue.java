@@ -15,7 +15,7 @@ import java.util.function.IntConsumer;
 
 /**
  * Gathers crops submitted one at a time into batched OpenVINO infer requests and reports each
- * crop's probabilities to its callback, in submission order.
+ * crop's probabilities (and embedding, when asked) to its callback, in submission order.
  *
  * <p>A full batch starts as soon as a request is idle. A part-filled one starts when none of this
  * queue's requests is running and no crop has arrived for {@link #LINGER_NANOS}: the end of the
@@ -44,9 +44,9 @@ public final class BatchingInferQueue {
      */
     static final long CLOSE_TIMEOUT_MILLIS = 20_000;
 
-    /** Receives the probabilities of one crop, or why inference failed. */
+    /** Receives the probabilities of one crop (and its embedding, or null), or why inference failed. */
     public interface Callback {
-        void done(float[] probabilities);
+        void done(float[] probabilities, float[] embedding);
 
         void failed(Throwable error);
     }
@@ -87,15 +87,17 @@ public final class BatchingInferQueue {
     private long images;
 
     /**
-     * {@code count} requests of {@code model}; {@code batchObserver} hears the size of every batch
-     * started (for metrics). If a request cannot be made, those made so far are freed.
+     * {@code count} requests of {@code model}, reading the embedding too when {@code embedding};
+     * {@code batchObserver} hears the size of every batch started (for metrics). If a request
+     * cannot be made, those made so far are freed.
      */
-    public BatchingInferQueue(ClassificationModel model, int count, String threadName, IntConsumer batchObserver) {
+    public BatchingInferQueue(
+            ClassificationModel model, boolean embedding, int count, String threadName, IntConsumer batchObserver) {
         this.batchSize = model.batchSize();
         this.batchObserver = batchObserver;
         try {
             for (int i = 0; i < count; i++) {
-                InferRequest request = model.newRequest();
+                InferRequest request = model.newRequest(embedding);
                 requests.add(request);
                 idle.add(request);
             }
@@ -256,10 +258,12 @@ public final class BatchingInferQueue {
     /** Waits for one batch (outside the lock) and runs its callbacks. */
     private void deliver(Running batch) {
         List<float[]> results = new ArrayList<>(batch.items.size());
+        List<float[]> embeddings = new ArrayList<>(batch.items.size());
         try {
             batch.request.await();
             for (int slot = 0; slot < batch.items.size(); slot++) {
                 results.add(batch.request.probabilities(slot));
+                embeddings.add(batch.request.embedding(slot));
             }
         } catch (RuntimeException e) {
             new Failed(batch.items, e).report();
@@ -268,7 +272,7 @@ public final class BatchingInferQueue {
         for (int slot = 0; slot < batch.items.size(); slot++) {
             Item item = batch.items.get(slot);
             try {
-                item.callback.done(results.get(slot));
+                item.callback.done(results.get(slot), embeddings.get(slot));
             } catch (Throwable e) { // this row's problem: the next rows and the waiter go on
                 failQuietly(item, e);
             }

@@ -14,9 +14,11 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.file.Files;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.ToIntFunction;
@@ -27,7 +29,9 @@ import java.util.function.ToIntFunction;
  *
  * <ol>
  *   <li>read the model (anything {@code ov_core_read_model} reads: IR, ONNX, TFLite, ...);
- *   <li>check it: one rank-4 input of the crop size, one output as wide as the label list;
+ *   <li>check it: one rank-4 input of the crop size, one output as wide as the label list (the
+ *       scores), and maybe the preset's embedding output (a second output the conversion adds,
+ *       {@code udfs/embedding_head.py}), found by name;
  *   <li>reshape the input to the batch size (automatic: 8 when the graph allows it, else 1);
  *   <li>embed preprocessing with the C API's PrePostProcessor: tensor side u8 NHWC BGR, model side
  *       the preset's layout and channel order, then element type, mean and scale;
@@ -35,7 +39,12 @@ import java.util.function.ToIntFunction;
  *   <li>postprocess on the host (the C API has no custom postprocessing step): quantised scores are
  *       normalised to sum 1, logits go through a softmax. "auto" decides once, by inferring a grey
  *       image: a graph that already ends in a softmax gives non-negative scores summing to 1.
+ *       The embedding is final as the graph gives it.
  * </ol>
+ *
+ * <p>A model file with the embedding output computes it in every inference (the C API cannot
+ * remove an output; it is the last conv block's features pooled and L2-normalised); requests
+ * read it only when built to ({@link #newRequest(boolean)}).
  *
  * <p>Every function of a job that asks for the same {@link ModelSpec} shares one compiled model
  * (reference-counted): parallel subtasks in one TaskManager would otherwise compile one model
@@ -58,15 +67,17 @@ public final class ClassificationModel {
     private final OpenVino ov;
     private final Pointer compiled;
     private final int batchSize;
+    private final Outputs outputs;
     private final Postprocessing postprocessing;
     private int users;
 
     private ClassificationModel(
-            ModelSpec spec, OpenVino ov, Pointer compiled, int batchSize, Postprocessing postprocessing) {
+            ModelSpec spec, OpenVino ov, Pointer compiled, int batchSize, Outputs outputs, Postprocessing postprocessing) {
         this.spec = spec;
         this.ov = ov;
         this.compiled = compiled;
         this.batchSize = batchSize;
+        this.outputs = outputs;
         this.postprocessing = postprocessing;
     }
 
@@ -111,8 +122,23 @@ public final class ClassificationModel {
         return ov.property(compiled, "INFERENCE_PRECISION_HINT").trim();
     }
 
+    /** Whether the model gives the embedding output the preset names. */
+    public boolean hasEmbedding() {
+        return outputs.embedding >= 0;
+    }
+
+    /** A request reading the scores only. */
     public InferRequest newRequest() {
-        return new InferRequest(this, ov, compiled, batchSize, spec.preprocessing.cropSize, spec.numClasses);
+        return newRequest(false);
+    }
+
+    /** A request reading the scores, and the embedding when {@code embedding} (needs {@link #hasEmbedding}). */
+    public InferRequest newRequest(boolean embedding) {
+        if (embedding && !hasEmbedding()) {
+            throw new IllegalStateException("the model has no embedding output");
+        }
+        return new InferRequest(this, ov, compiled, batchSize, spec.preprocessing.cropSize, spec.numClasses,
+                outputs.scores, embedding ? outputs.embedding : -1, outputs.embeddingSize);
     }
 
     /** Turns one row of output scores into probabilities, in place. */
@@ -178,9 +204,10 @@ public final class ClassificationModel {
     private static ClassificationModel compileWithCore(OpenVino ov, ModelSpec spec) {
         Pointer model = read(ov, spec);
         try {
-            int[] elementTypes = check(ov, model, spec);
-            int batchSize = setBatchSize(ov, model, spec);
-            Pointer prepared = embedPreprocessing(ov, model, spec.preprocessing, elementTypes[0]);
+            Outputs outputs = Outputs.of(ov, model, spec);
+            int[] elementTypes = check(ov, model, spec, outputs);
+            int batchSize = setBatchSize(ov, model, spec, outputs);
+            Pointer prepared = embedPreprocessing(ov, model, spec.preprocessing, elementTypes[0], outputs);
             Pointer compiled;
             try {
                 compiled = compileModel(ov, prepared, spec);
@@ -188,7 +215,8 @@ public final class ClassificationModel {
                 ov.c.ov_model_free(prepared);
             }
             try {
-                return created(ov, spec, compiled, batchSize, postprocessing(ov, spec, compiled, batchSize, elementTypes[1]));
+                return created(ov, spec, compiled, batchSize, outputs,
+                        postprocessing(ov, spec, compiled, batchSize, outputs, elementTypes[1]));
             } catch (RuntimeException | Error e) {
                 ov.c.ov_compiled_model_free(compiled);
                 throw e;
@@ -199,7 +227,7 @@ public final class ClassificationModel {
     }
 
     private static Postprocessing postprocessing(
-            OpenVino ov, ModelSpec spec, Pointer compiled, int batchSize, int outputType) {
+            OpenVino ov, ModelSpec spec, Pointer compiled, int batchSize, Outputs outputs, int outputType) {
         if (!isReal(outputType)) {
             return Postprocessing.NORMALISE; // quantised scores, e.g. a u8 softmax
         } else if ("softmax".equals(spec.outputActivation)) {
@@ -207,20 +235,21 @@ public final class ClassificationModel {
         } else if ("none".equals(spec.outputActivation)) {
             return Postprocessing.NONE;
         }
-        return endsInSoftmax(ov, compiled, batchSize, spec) ? Postprocessing.NONE : Postprocessing.SOFTMAX;
+        return endsInSoftmax(ov, compiled, batchSize, spec, outputs) ? Postprocessing.NONE : Postprocessing.SOFTMAX;
     }
 
     private static ClassificationModel created(
-            OpenVino ov, ModelSpec spec, Pointer compiled, int batchSize, Postprocessing postprocessing) {
-        ClassificationModel result = new ClassificationModel(spec, ov, compiled, batchSize, postprocessing);
+            OpenVino ov, ModelSpec spec, Pointer compiled, int batchSize, Outputs outputs, Postprocessing postprocessing) {
+        ClassificationModel result = new ClassificationModel(spec, ov, compiled, batchSize, outputs, postprocessing);
         LOG.info(
-                "Compiled '{}' for {}: batch {}, precision {}, {} streams, postprocessing {}, {}",
+                "Compiled '{}' for {}: batch {}, precision {}, {} streams, postprocessing {}, embedding {}, {}",
                 spec.modelPath,
                 spec.device,
                 batchSize,
                 result.precision(),
                 ov.property(compiled, "NUM_STREAMS").trim(),
                 postprocessing,
+                result.hasEmbedding() ? outputs.embeddingSize + " floats" : "none",
                 spec.preprocessing);
         return result;
     }
@@ -237,19 +266,61 @@ public final class ClassificationModel {
         return model.getValue();
     }
 
-    /** Checks inputs, outputs and shapes; returns the input and output element types. */
-    private static int[] check(OpenVino ov, Pointer model, ModelSpec spec) {
-        LongByReference inputs = new LongByReference();
-        LongByReference outputs = new LongByReference();
-        ov.check(() -> ov.c.ov_model_inputs_size(model, inputs), "count inputs");
-        ov.check(() -> ov.c.ov_model_outputs_size(model, outputs), "count outputs");
-        if (inputs.getValue() != 1 || outputs.getValue() != 1) {
-            throw new IllegalArgumentException(
-                    String.format(
-                            "model-path: expected a model with 1 input and 1 output, got %d inputs and %d outputs",
-                            inputs.getValue(), outputs.getValue()));
+    /**
+     * Which output is which: the scores are the one output not named {@code spec.embeddingOutput};
+     * the embedding (index -1: none) is the output of that name. The C API gives a port one of its
+     * tensor names ({@code ov_port_get_any_name}); the conversion gives the embedding exactly one.
+     */
+    private static final class Outputs {
+        final int scores;
+        final int embedding;
+        final int embeddingSize;
+
+        private Outputs(int scores, int embedding, int embeddingSize) {
+            this.scores = scores;
+            this.embedding = embedding;
+            this.embeddingSize = embeddingSize;
         }
-        Port input = Port.of(ov, model, true);
+
+        static Outputs of(OpenVino ov, Pointer model, ModelSpec spec) {
+            LongByReference inputs = new LongByReference();
+            LongByReference count = new LongByReference();
+            ov.check(() -> ov.c.ov_model_inputs_size(model, inputs), "count inputs");
+            ov.check(() -> ov.c.ov_model_outputs_size(model, count), "count outputs");
+            List<Integer> scores = new ArrayList<>();
+            int embedding = -1;
+            for (int i = 0; i < count.getValue(); i++) {
+                if (spec.embeddingOutput != null && spec.embeddingOutput.equals(Port.output(ov, model, i).name)) {
+                    embedding = i;
+                } else {
+                    scores.add(i);
+                }
+            }
+            if (inputs.getValue() != 1 || scores.size() != 1) {
+                String extra = spec.embeddingOutput == null ? "" : " (plus the embedding output '" + spec.embeddingOutput + "')";
+                throw new IllegalArgumentException(
+                        String.format(
+                                "model-path: expected a model with 1 input and 1 output%s, got %d inputs and %d outputs",
+                                extra, inputs.getValue(), count.getValue()));
+            }
+            int size = 0;
+            if (embedding >= 0) {
+                long[][] shape = Port.output(ov, model, embedding).shape;
+                long[] width = shape == null || shape.length != 2 ? null : shape[1];
+                if (width == null || !OpenVino.isStatic(width)) {
+                    throw new IllegalArgumentException(
+                            "model-path: the embedding output '" + spec.embeddingOutput + "' has shape "
+                                    + OpenVino.describe(shape) + ", expected [batch, width]");
+                }
+                size = (int) width[0];
+            }
+            return new Outputs(scores.get(0), embedding, size);
+        }
+    }
+
+    /** Checks the input and the scores' shapes; returns the input and output element types. */
+    private static int[] check(OpenVino ov, Pointer model, ModelSpec spec, Outputs outputs) {
+        Port input = Port.input(ov, model);
         long[][] inputShape = input.shape;
         if (inputShape == null || inputShape.length != 4) {
             throw new IllegalArgumentException(
@@ -265,7 +336,7 @@ public final class ClassificationModel {
                                 dimension[0], OpenVino.describe(inputShape), layout, spec.preprocessing.cropSize));
             }
         }
-        Port output = Port.of(ov, model, false);
+        Port output = Port.output(ov, model, outputs.scores);
         long[][] outputShape = output.shape;
         long[] width = outputShape == null || outputShape.length == 0 ? null : outputShape[outputShape.length - 1];
         if (width == null || !OpenVino.isStatic(width) || width[0] != spec.numClasses) {
@@ -277,26 +348,43 @@ public final class ClassificationModel {
         return new int[] {input.elementType, output.elementType};
     }
 
-    /** Shape and element type of the model's (only) input or output. */
+    /** Shape, element type and tensor name of the model's (only) input or one of its outputs. */
     private static final class Port {
         final long[][] shape;
         final int elementType;
+        final String name; // null: the tensor has no name
 
-        private Port(long[][] shape, int elementType) {
+        private Port(long[][] shape, int elementType, String name) {
             this.shape = shape;
             this.elementType = elementType;
+            this.name = name;
         }
 
-        static Port of(OpenVino ov, Pointer model, boolean input) {
+        static Port input(OpenVino ov, Pointer model) {
             PointerByReference port = new PointerByReference();
-            ov.check(() -> input ? ov.c.ov_model_const_input(model, port) : ov.c.ov_model_const_output(model, port),
-                    input ? "get input" : "get output");
+            ov.check(() -> ov.c.ov_model_const_input(model, port), "get input");
+            return of(ov, port.getValue());
+        }
+
+        static Port output(OpenVino ov, Pointer model, int index) {
+            PointerByReference port = new PointerByReference();
+            ov.check(() -> ov.c.ov_model_const_output_by_index(model, index, port), "get output " + index);
+            return of(ov, port.getValue());
+        }
+
+        private static Port of(OpenVino ov, Pointer port) {
             try {
                 IntByReference type = new IntByReference();
-                ov.check(() -> ov.c.ov_port_get_element_type(port.getValue(), type), "get element type");
-                return new Port(ov.partialShape(port.getValue()), type.getValue());
+                ov.check(() -> ov.c.ov_port_get_element_type(port, type), "get element type");
+                PointerByReference name = new PointerByReference();
+                String tensorName = null;
+                if (ov.failure(() -> ov.c.ov_port_get_any_name(port, name)) == null) { // a tensor may have no name
+                    tensorName = name.getValue().getString(0, "UTF-8");
+                    ov.c.ov_free(name.getValue());
+                }
+                return new Port(ov.partialShape(port), type.getValue(), tensorName);
             } finally {
-                ov.c.ov_output_const_port_free(port.getValue());
+                ov.c.ov_output_const_port_free(port);
             }
         }
     }
@@ -313,9 +401,9 @@ public final class ClassificationModel {
      * else 1. Graphs that hard-code a batch of 1 in a Reshape (TFLite exports, for one)
      * either refuse the new shape or fold the batch away; both count as not batchable.
      */
-    private static int setBatchSize(OpenVino ov, Pointer model, ModelSpec spec) {
+    private static int setBatchSize(OpenVino ov, Pointer model, ModelSpec spec, Outputs outputs) {
         int wanted = spec.batchSize > 0 ? spec.batchSize : spec.autoBatchSize;
-        String problem = reshape(ov, model, spec.preprocessing, wanted);
+        String problem = reshape(ov, model, spec.preprocessing, wanted, outputs);
         if (problem == null) {
             return wanted;
         }
@@ -326,7 +414,7 @@ public final class ClassificationModel {
                             wanted, problem));
         }
         LOG.info("Model '{}' has a fixed batch size: inferring one image per request", spec.modelPath);
-        String again = reshape(ov, model, spec.preprocessing, 1);
+        String again = reshape(ov, model, spec.preprocessing, 1, outputs);
         if (again != null) {
             throw new IllegalArgumentException("model-path: cannot reshape the input to one image: " + again);
         }
@@ -334,7 +422,7 @@ public final class ClassificationModel {
     }
 
     /** Null when the model now takes {@code batch} images and gives {@code batch} rows. */
-    private static String reshape(OpenVino ov, Pointer model, Preprocessing preprocessing, int batch) {
+    private static String reshape(OpenVino ov, Pointer model, Preprocessing preprocessing, int batch, Outputs outputs) {
         String layout = preprocessing.layout;
         long[] dims = {1, 1, 1, 1};
         dims[layout.indexOf('N')] = batch;
@@ -351,7 +439,7 @@ public final class ClassificationModel {
         } finally {
             ov.c.ov_partial_shape_free(shape);
         }
-        long[][] output = Port.of(ov, model, false).shape;
+        long[][] output = Port.output(ov, model, outputs.scores).shape;
         if (output == null || !OpenVino.isStatic(output[0]) || output[0][0] != batch) {
             return "a batch of " + batch + " images gives " + OpenVino.describe(output) + " scores";
         }
@@ -359,7 +447,7 @@ public final class ClassificationModel {
     }
 
     private static Pointer embedPreprocessing(
-            OpenVino ov, Pointer model, Preprocessing preprocessing, int inputType) {
+            OpenVino ov, Pointer model, Preprocessing preprocessing, int inputType, Outputs outputs) {
         if ((preprocessing.mean != null || preprocessing.scale != null) && !isReal(inputType)) {
             throw new IllegalArgumentException(
                     "mean-values: the model takes integer input, so mean and scale must be empty");
@@ -402,11 +490,14 @@ public final class ClassificationModel {
                         "scale");
             }
 
-            Pointer output = handles.take("output info", r -> ov.c.ov_preprocess_prepostprocessor_get_output_info(ppp, r),
-                    ov.c::ov_preprocess_output_info_free);
-            Pointer outputTensor = handles.take("output tensor info", r -> ov.c.ov_preprocess_output_info_get_tensor_info(output, r),
-                    ov.c::ov_preprocess_output_tensor_info_free);
-            ov.check(() -> ov.c.ov_preprocess_output_set_element_type(outputTensor, OpenVinoC.ELEMENT_F32), "output f32");
+            for (int index : outputs.embedding >= 0 ? new int[] {outputs.scores, outputs.embedding} : new int[] {outputs.scores}) {
+                Pointer output = handles.take("output info " + index,
+                        r -> ov.c.ov_preprocess_prepostprocessor_get_output_info_by_index(ppp, index, r),
+                        ov.c::ov_preprocess_output_info_free);
+                Pointer outputTensor = handles.take("output tensor info", r -> ov.c.ov_preprocess_output_info_get_tensor_info(output, r),
+                        ov.c::ov_preprocess_output_tensor_info_free);
+                ov.check(() -> ov.c.ov_preprocess_output_set_element_type(outputTensor, OpenVinoC.ELEMENT_F32), "output f32");
+            }
 
             PointerByReference built = new PointerByReference();
             ov.check(() -> ov.c.ov_preprocess_prepostprocessor_build(ppp, built), "build preprocessing");
@@ -470,9 +561,9 @@ public final class ClassificationModel {
      * Infers a grey batch: a graph ending in a softmax gives non-negative scores summing to 1
      * (the grey value and tolerances: {@code udfs.rules.SOFTMAX_PROBE}).
      */
-    private static boolean endsInSoftmax(OpenVino ov, Pointer compiled, int batchSize, ModelSpec spec) {
+    private static boolean endsInSoftmax(OpenVino ov, Pointer compiled, int batchSize, ModelSpec spec, Outputs outputs) {
         JsonNode rule = PresetCatalog.get().rule("softmax_probe");
-        ClassificationModel probe = new ClassificationModel(spec, ov, compiled, batchSize, Postprocessing.NONE);
+        ClassificationModel probe = new ClassificationModel(spec, ov, compiled, batchSize, outputs, Postprocessing.NONE);
         try (InferRequest request = probe.newRequest()) {
             byte[] grey = new byte[spec.preprocessing.cropSize * spec.preprocessing.cropSize * 3];
             Arrays.fill(grey, (byte) rule.get("grey").asInt());

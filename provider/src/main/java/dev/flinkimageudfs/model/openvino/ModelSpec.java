@@ -33,6 +33,7 @@ public final class ModelSpec {
     final String device;
     final Map<String, String> properties;
     final String libraryPath;
+    final String embeddingOutput; // the model output holding the embedding, or null
     private final long[] fileVersion;
 
     public ModelSpec(
@@ -47,7 +48,8 @@ public final class ModelSpec {
             String performanceHint,
             int streams,
             String cacheDir,
-            String libraryPath) {
+            String libraryPath,
+            String embeddingOutput) {
         this.modelPath = modelPath;
         this.preprocessing = preprocessing;
         this.numClasses = numClasses;
@@ -56,6 +58,7 @@ public final class ModelSpec {
         this.autoBatchSize = autoBatchSize;
         this.device = device;
         this.libraryPath = libraryPath;
+        this.embeddingOutput = embeddingOutput;
         Map<String, String> properties = new LinkedHashMap<>();
         properties.put("PERFORMANCE_HINT", performanceHint);
         if (!"auto".equals(precision)) {
@@ -94,7 +97,8 @@ public final class ModelSpec {
                 && autoBatchSize == that.autoBatchSize
                 && device.equals(that.device)
                 && properties.equals(that.properties)
-                && Objects.equals(libraryPath, that.libraryPath);
+                && Objects.equals(libraryPath, that.libraryPath)
+                && Objects.equals(embeddingOutput, that.embeddingOutput);
     }
 
     @Override

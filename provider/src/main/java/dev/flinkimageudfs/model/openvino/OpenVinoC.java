@@ -63,6 +63,11 @@ public interface OpenVinoC extends Library {
 
     int ov_model_const_output(Pointer model, PointerByReference port);
 
+    int ov_model_const_output_by_index(Pointer model, long index, PointerByReference port);
+
+    /** The port's tensor name into {@code name}, a string the caller frees with {@link #ov_free}. */
+    int ov_port_get_any_name(Pointer port, PointerByReference name);
+
     int ov_model_reshape_by_port_indexes(
             Pointer model, long[] portIndexes, Pointer partialShapes, long size);
 
@@ -118,6 +123,9 @@ public interface OpenVinoC extends Library {
 
     int ov_preprocess_prepostprocessor_get_output_info(Pointer ppp, PointerByReference outputInfo);
 
+    int ov_preprocess_prepostprocessor_get_output_info_by_index(
+            Pointer ppp, long index, PointerByReference outputInfo);
+
     void ov_preprocess_output_info_free(Pointer outputInfo);
 
     int ov_preprocess_output_info_get_tensor_info(Pointer outputInfo, PointerByReference tensorInfo);
@@ -166,8 +174,6 @@ public interface OpenVinoC extends Library {
     /** {@code model} is IR XML text of {@code length} bytes; {@code weights} the tensor its constants index into. */
     int ov_core_read_model_from_memory_buffer(
             Pointer core, String model, long length, Pointer weights, PointerByReference result);
-
-    int ov_model_const_output_by_index(Pointer model, long index, PointerByReference port);
 
     int ov_tensor_create(int elementType, ShapeByValue shape, PointerByReference tensor);
 
