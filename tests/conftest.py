@@ -24,6 +24,29 @@ def pytest_configure(config):
     register_ci_skip_policy(config, CI_ALLOWED_SKIPS)
 
 
+@pytest.fixture
+def measured(record_property):
+    """``measured(text)``: what a test measured (accuracy, timings, memory), listed in the session
+    summary under "measured". It travels with the test's report, so parallel workers
+    (pytest-xdist, whose output pytest does not show) lose nothing."""
+    return lambda text: record_property("measured", text.strip("\n"))
+
+
+_MEASURED: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _MEASURED.extend((report.nodeid, value) for name, value in report.user_properties if name == "measured")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASURED:
+        terminalreporter.section("measured")
+        for nodeid, text in sorted(_MEASURED):
+            terminalreporter.write_line(f"{nodeid}\n  " + text.replace("\n", "\n  "))
+
+
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=missing())
 
 

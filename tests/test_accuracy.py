@@ -26,7 +26,7 @@ def classifier(preset: str, **options: str) -> ImageClassifier:
 
 
 @pytest.mark.parametrize("preset", ["mobilenet_v2_quant", "efficientnet_lite0"])
-def test_top1_and_top5_match_the_preset(preset, capsys):
+def test_top1_and_top5_match_the_preset(preset, measured):
     images, truth = imagenet_dev()
     with classifier(preset) as model:
         model.classify(images[:8])  # warm up every request
@@ -37,9 +37,8 @@ def test_top1_and_top5_match_the_preset(preset, capsys):
     assert len(predictions) == len(images) and all(p.error is None for p in predictions)
     top1 = sum(p.class_id == y for p, y in zip(predictions, truth)) / len(truth)
     top5 = sum(y in [c for _, c, _ in p.top_k] for p, y in zip(predictions, truth)) / len(truth)
-    with capsys.disabled():
-        print(f"\n{preset}: precision {precision}, top-1 {top1:.3f}, top-5 {top5:.3f}, "
-              f"{len(images) / seconds:.1f} images/s ({len(images)} images, decode included)")
+    measured(f"{preset}: precision {precision}, top-1 {top1:.3f}, top-5 {top5:.3f}, "
+             f"{len(images) / seconds:.1f} images/s ({len(images)} images, decode included)")
     assert precision == "f32"
     meta = get_preset(preset).meta
     assert top1 == pytest.approx(meta["dev_top1"], abs=0.01)

@@ -114,7 +114,7 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
 
 
 @needs_shared
-def test_cancel_storm_leaves_the_taskmanager_alive_and_its_memory_flat(cluster, resnet50_model, capsys):
+def test_cancel_storm_leaves_the_taskmanager_alive_and_its_memory_flat(cluster, resnet50_model, measured):
     t_env = remote_environment(cluster, resnet50_model)
     pid = cluster.taskmanager_pids()[0]
     samples, cancelled_at = [], []
@@ -138,11 +138,10 @@ def test_cancel_storm_leaves_the_taskmanager_alive_and_its_memory_flat(cluster, 
     seconds = time.perf_counter() - started
     reports = crash_reports(cluster, pid)
     growth = max(samples[WARM_UP:]) - samples[WARM_UP]
-    with capsys.disabled():
-        print(f"\n[cancel storm] {CANCELS} ML_PREDICT jobs cancelled mid-batch in {seconds:.0f} s "
-              f"(cancelled after {min(cancelled_at):.0f}-{max(cancelled_at):.0f} images); TaskManager RSS MB: "
-              f"after job 1 {samples[0]:.0f}, job {WARM_UP + 1} {samples[WARM_UP]:.0f}, last {samples[-1]:.0f}, "
-              f"max growth after warm-up {growth:.0f} (bound {RSS_GROWTH_BOUND_MB}); all: {[round(x) for x in samples]}")
+    measured(f"[cancel storm] {CANCELS} ML_PREDICT jobs cancelled mid-batch in {seconds:.0f} s "
+             f"(cancelled after {min(cancelled_at):.0f}-{max(cancelled_at):.0f} images); TaskManager RSS MB: "
+             f"after job 1 {samples[0]:.0f}, job {WARM_UP + 1} {samples[WARM_UP]:.0f}, last {samples[-1]:.0f}, "
+             f"max growth after warm-up {growth:.0f} (bound {RSS_GROWTH_BOUND_MB}); all: {[round(x) for x in samples]}")
     assert not reports, f"JVM crash reports: {reports}"
     assert cluster.taskmanager_pids() == [pid]
     assert growth < RSS_GROWTH_BOUND_MB, samples

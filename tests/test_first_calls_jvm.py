@@ -1,6 +1,7 @@
 """The JVM path's first calls, several subtasks at once: ML_PREDICT with 4 subtasks in a fresh
 runner (new JVM: JNA binding, native libraries extracted and loaded, OpenVINO core and compiled
-model created, first infer requests) must classify every photo, run after run."""
+model created, first infer requests) must classify every photo. (Other tests start fresh
+ML_PREDICT runners too: tests/test_native_libraries.py, test_model_provider.py.)"""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ PHOTOS = SHARED / "images" / "photos"
 SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/21_model.sql", "-i", "sql/29_sinks.sql", "-f", "sql/31_ml_predict.sql"]
 
 
-@pytest.mark.parametrize("run", [1, 2])
-def test_four_subtasks_starting_together_classify_every_photo(run, tmp_path):
+def test_four_subtasks_starting_together_classify_every_photo(tmp_path):
     output = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "udfs.sql", "--set", "parallelism.default=4", *SCRIPTS],

@@ -45,17 +45,15 @@ def check(rows: dict[str, tuple], cases: dict, path: str) -> None:
 
 @pytest.mark.parametrize("path, runtime", [("udf", None), ("ml_predict", {"async": "true"}),
                                            ("ml_predict", {"async": "false"})], ids=["udf", "ml_predict-async", "ml_predict-sync"])
-def test_golden_table(golden, path, runtime, capsys):
+def test_golden_table(golden, path, runtime, measured):
     folder, cases = golden
     options = model_options(MODEL) | F32
     if path == "udf":
         rows = classify_folder(folder, options, **OVERSIZE_TABLE_OPTIONS)
     else:
         rows = predict_folder(folder, options, runtime=runtime, **OVERSIZE_TABLE_OPTIONS)
-    with capsys.disabled():
-        print(f"\n[golden table through {path} {runtime or ''}]")
-        for name in sorted(rows):
-            print(f"  {name:20} {rows[name][0] or ''!s:18} {rows[name][-1] or ''}")
+    measured("\n".join([f"[golden table through {path} {runtime or ''}]"]
+                        + [f"  {name:20} {rows[name][0] or ''!s:18} {rows[name][-1] or ''}" for name in sorted(rows)]))
     check(rows, cases, path)
 
 

@@ -90,7 +90,7 @@ def measure(path, max_pixels: int = 50_000_000, **env: str) -> dict:
 
 
 @needs_shared
-def test_bombs_cost_no_more_memory_than_a_photo(corpus, capsys):
+def test_bombs_cost_no_more_memory_than_a_photo(corpus, measured):
     folder, _ = corpus
     baseline = measure(SHARED / "images" / "photos" / "dog.jpg")
     assert baseline["outcome"].startswith("shape")
@@ -113,8 +113,7 @@ def test_bombs_cost_no_more_memory_than_a_photo(corpus, capsys):
     extra_mb = (uncapped["peak_kb"] - baseline["peak_kb"]) / 1024
     lines.append(f"  control, caps lifted: bomb_deflate.tiff peak {uncapped['peak_kb'] / 1024:.0f} MB ({extra_mb:+.0f} MB)")
     assert extra_mb > 200, uncapped
-    with capsys.disabled():
-        print("\n[bomb peak RSS, cap on]\n" + "\n".join(lines))
+    measured("[bomb peak RSS, cap on]\n" + "\n".join(lines))
 
 
 def timed(decode) -> tuple[float, str]:
@@ -126,15 +125,14 @@ def timed(decode) -> tuple[float, str]:
     return time.perf_counter() - started, outcome
 
 
-def test_scan_bomb_is_refused_before_it_costs_time(capsys):
+def test_scan_bomb_is_refused_before_it_costs_time(measured):
     """A 512x512 progressive JPEG repeating its last scan 600 times (a few kB): refused by the
     marker walk at once; decoding it anyway (the control, scan limit lifted) applies every scan."""
     bomb = scan_bomb_jpeg(512, 512, 600)
     refused_seconds, refused = timed(lambda: decode_image(bomb, 50_000_000))
     decoded_seconds, decoded = timed(lambda: decode_image(bomb, 50_000_000, max_jpeg_scans=10**6))
-    with capsys.disabled():
-        print(f"\n[scan bomb, {len(bomb)} bytes] refused in {refused_seconds * 1000:.1f} ms ({refused}); "
-              f"decoded with the limit lifted in {decoded_seconds * 1000:.0f} ms ({decoded})")
+    measured(f"[scan bomb, {len(bomb)} bytes] refused in {refused_seconds * 1000:.1f} ms ({refused}); "
+             f"decoded with the limit lifted in {decoded_seconds * 1000:.0f} ms ({decoded})")
     assert refused == "too many scans: JPEG with more than 500 scans > max 500"
     assert decoded == "shape (512, 512, 3)"
     assert decoded_seconds > 20 * refused_seconds  # the walk is a pass over the bytes, the decode 600 passes over the image

@@ -146,13 +146,12 @@ def assert_classified(rows: list[dict], images: Path) -> None:
 @needs_shared
 @pytest.mark.slow
 @pytest.mark.flink
-def test_installed_wheel_classifies_with_the_pandas_udf(installed_wheel, tmp_path, capsys):
+def test_installed_wheel_classifies_with_the_pandas_udf(installed_wheel, tmp_path, measured):
     started = time.monotonic()
     model = ["--set", "classify.model=mobilenet_v2_quant", "--set", f"classify.model-path={MOBILENET}"]
     rows = classify_with_the_wheel(installed_wheel, "classify", tmp_path / "out", model)
-    with capsys.disabled():
-        print(f"\n[wheel] built in {installed_wheel['build_seconds']:.0f} s, installed and checked after "
-              f"{installed_wheel['setup_seconds']:.0f} s; --script classify ran in {time.monotonic() - started:.0f} s")
+    measured(f"[wheel] built in {installed_wheel['build_seconds']:.0f} s, installed and checked after "
+             f"{installed_wheel['setup_seconds']:.0f} s; --script classify ran in {time.monotonic() - started:.0f} s")
     assert_classified(rows, installed_wheel["images"])
 
 

