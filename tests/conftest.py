@@ -11,6 +11,16 @@ import pytest
 
 import udfs.preprocess  # noqa: F401  before any cv2 import: sets OpenCV's pixel cap for the session
 from bench.common import REPO, SHARED, imagenet_truth, model_options  # noqa: F401  (for the tests)
+from ci_skips import register as register_ci_skip_policy
+
+pytest_plugins = ["pytester"]  # tests/test_ci_skips.py runs pytest sessions of its own
+CI_ALLOWED_SKIPS = Path(__file__).with_name("ci_allowed_skips.txt")
+
+
+def pytest_configure(config):
+    """Under CI=true a skipped test fails the run unless tests/ci_allowed_skips.txt lists it."""
+    register_ci_skip_policy(config, CI_ALLOWED_SKIPS)
+
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (shared test assets) not available")
 

@@ -108,8 +108,9 @@ def test_jar_carries_the_presets_and_natives_and_accepts_every_shared_option():
     factory = get_gateway().jvm.dev.flinkimageudfs.model.OpenVinoModelProviderFactory()
     accepted = {option.key() for option in factory.optionalOptions()}
     shared = {option.key.removeprefix("classify.") for option in OPTIONS} - {"model"} | {"preset"}
-    # decode-threads: the provider decodes in the task threads (sync) or before batching (async)
-    assert shared - accepted == {"decode-threads"}
+    # decode-threads: the provider decodes in the task threads (sync) or before batching (async);
+    # call-timeout: the Python worker's stall guard (ML_PREDICT has its async timeout)
+    assert shared - accepted == {"decode-threads", "call-timeout"}
     assert accepted - shared == {"library-path"}
 
 

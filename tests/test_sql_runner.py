@@ -242,3 +242,81 @@ def test_streaming_demo_classifies_files_as_they_land_and_stops_on_ctrl_c(tmp_pa
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert processes_with(marker) == [], "the runner's JVM is gone"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_runner_even_when_a_udf_never_returns(tmp_path):
+    """A streaming job whose UDF is stuck (tests/stuck_udf.py): Ctrl-C still ends the runner,
+    with status 130 and no process left behind."""
+    incoming, entered = tmp_path / "incoming", tmp_path / "udf-entered"
+    incoming.mkdir()
+    (incoming / "hot_dog.jpg").write_bytes((SAMPLES / "hot_dog.jpg").read_bytes())
+    script = tmp_path / "stuck.sql"
+    script.write_text("CREATE TEMPORARY SYSTEM FUNCTION stuck AS 'stuck_udf.stuck' LANGUAGE PYTHON;\n"
+                      "SELECT path, stuck(image) FROM images;\n")
+    marker = f"STUCK_TEST_RUN={uuid.uuid4().hex}"
+    key, value = marker.split("=")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "udfs.sql", "--mode", "streaming", "-i", "sql/10_images.sql",
+         "-i", "sql/15_watch_images.sql", "-f", str(script)],
+        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=subprocess_env(IMAGES_DIR=str(incoming), MONITOR_INTERVAL="1 s", PYTHONPATH=str(REPO / "tests"),
+                           STUCK_UDF_MARKER=str(entered), **{key: value}),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not entered.exists():
+            assert runner.poll() is None, f"runner exited ({runner.returncode}): {runner.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, "the UDF was never called"
+            time.sleep(0.5)
+        time.sleep(2)
+        runner.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        stderr = runner.communicate(timeout=120)[1]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, stderr[-3000:]
+    assert time.monotonic() - interrupted < 60
+    assert "Stopped (Ctrl-C)" in stderr and "Traceback" not in stderr, stderr[-3000:]
+    deadline = time.monotonic() + 60
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert processes_with(marker) == [], "the runner's JVM is gone"
+
+
+@pytest.mark.slow
+def test_files_landing_together_on_a_fresh_worker_are_all_classified(tmp_path):
+    """The first-images hang as a user met it: several files moved into a watched folder at the
+    same moment, read by 4 subtasks of a new runner whose Python workers have never inferred."""
+    incoming, output = tmp_path / "incoming", tmp_path / "predictions"
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    incoming.mkdir()
+    names = sorted(p.name for p in SAMPLES.iterdir())
+    for name in names:
+        (staging / name).write_bytes((SAMPLES / name).read_bytes())
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "udfs.sql", "--mode", "streaming", *MODEL_ARGS, "--set", "parallelism.default=4",
+         "--set", "execution.checkpointing.interval=5s", "-i", "sql/10_images.sql", "-i", "sql/15_watch_images.sql",
+         "-i", "sql/20_functions.sql", "-f", "sql/30_classify.sql"],
+        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=subprocess_env(IMAGES_DIR=str(incoming), OUTPUT_DIR=str(output), MONITOR_INTERVAL="1 s"),
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(runner.stdout), daemon=True).start()
+    try:
+        time.sleep(10)  # the job starting, or running already: either way the files land together
+        assert runner.poll() is None, f"runner exited ({runner.returncode}): {runner.stderr.read()[-3000:]}"
+        staging.rename(incoming / "batch")  # every file lands at once
+        deadline = time.monotonic() + 240
+        while len({line.split(",")[0] for line in lines if "+I[" in line}) < len(names):
+            assert runner.poll() is None, f"runner exited ({runner.returncode}): {runner.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, f"classified {len(lines)} of {len(names)} files: {lines}"
+            time.sleep(0.5)
+    finally:
+        runner.send_signal(signal.SIGINT)
+        stderr = runner.communicate(timeout=120)[1]
+    printed = [line for line in lines if "+I[" in line]
+    assert len(printed) == len(names) and not any(", null]" not in line for line in printed), printed
+    assert runner.returncode == 130, stderr[-3000:]

@@ -26,6 +26,7 @@ from udfs.preprocess import (
     resize_and_crop,
 )
 from udfs.runtime import ClassificationRuntime
+from udfs.stall import Report, StallGuard
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class ImageClassifier:
         self._min_side = needed_shorter_side(config.preprocessing) if config.reduced_jpeg_decode else None
         self._decoder = (ThreadPoolExecutor(config.decode_threads, thread_name_prefix="decode")
                          if config.decode_threads > 1 else None)
+        self._guard = StallGuard(config.call_timeout, what="classify call")
 
     @property
     def precision(self) -> str:
@@ -103,22 +105,30 @@ class ImageClassifier:
         return "int8" if self.precision_choice.precision == "int8" else self._runtime.precision
 
     def classify(self, images: Sequence[bytes | None]) -> list[Prediction]:
-        """One ``Prediction`` per input, in order; bad rows carry ``error`` instead of failing."""
+        """One ``Prediction`` per input, in order; bad rows carry ``error`` instead of failing.
+        A call that makes no progress for ``classify.call-timeout`` raises
+        ``udfs.stall.CallStalledError`` naming the stage it was stuck in."""
+        return self._guard.run(lambda report: self._classify(images, report))
+
+    def _classify(self, images: Sequence[bytes | None], report: Report) -> list[Prediction]:
         errors: dict[int, str] = {}
-        probabilities = self._runtime.infer(self._crops(images, errors))
+        probabilities = self._runtime.infer(self._crops(images, errors, report), report)
         return [
             Prediction(error=errors[row]) if row in errors else self._prediction(probabilities[row])
             for row in range(len(images))
         ]
 
-    def _crops(self, images: Sequence[bytes | None], errors: dict[int, str]) -> Iterator[tuple[int, np.ndarray]]:
+    def _crops(self, images: Sequence[bytes | None], errors: dict[int, str],
+               report: Report) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (row, crop) in row order, as each image is ready, so decoding overlaps with
         the inference of earlier images; with ``decode-threads`` > 1, images decode in parallel
         (OpenCV releases the GIL)."""
         rows = range(len(images))
-        prepared = (self._decoder.map(self._prepare, rows, images) if self._decoder is not None
-                    else map(self._prepare, rows, images))
-        for row, outcome in zip(rows, prepared):
+        prepared = iter(self._decoder.map(self._prepare, rows, images) if self._decoder is not None
+                        else map(self._prepare, rows, images))
+        for row in rows:
+            report(f"decoding and resizing image {row + 1} of {len(images)}")
+            outcome = next(prepared)
             if isinstance(outcome, str):
                 errors[row] = outcome
             else:
@@ -145,7 +155,12 @@ class ImageClassifier:
         return Prediction(label=label, class_id=class_id, probability=probability, top_k=top_k)
 
     def close(self) -> None:
-        """Release the compiled model and the decoding threads."""
+        """Release the compiled model and the decoding threads; after a stalled call, whatever
+        the stuck thread may still use is left alone (leaked, with a log line), never freed."""
+        self._guard.close()
+        if self._guard.stuck:
+            log.error("a classify call is still stuck: its compiled model and decode threads are not released")
+            return
         self._runtime.close()
         if self._decoder is not None:
             self._decoder.shutdown()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -60,6 +61,24 @@ def _parse_numbers(text: str) -> tuple[float, ...] | None:
     return numbers
 
 
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)$")
+_SECONDS_PER_UNIT = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "h": 3600}
+
+
+def _parse_duration(text: str) -> float:
+    """Seconds, from Flink-style text such as ``5 min``, ``300 s`` or ``500 ms``; a unit is
+    required (Flink reads a bare number as milliseconds, a trap for a timeout), except for 0."""
+    value = text.strip().lower()
+    if value == "0":
+        return 0.0
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError("expected a duration with a unit, such as '5 min', '300 s' or '500 ms' (0 = none)")
+    number, unit = match.groups()
+    unit = "ms" if unit == "ms" else "h" if unit.startswith("h") else "min" if unit.startswith("m") else "s"
+    return float(number) * _SECONDS_PER_UNIT[unit]
+
+
 def _parse_path(text: str) -> Path | None:
     return Path(text.strip()).expanduser() if text.strip() else None
 
@@ -70,6 +89,7 @@ PARSERS: Mapping[str, Callable[[str], Any]] = {
     "bool": _parse_bool,
     "list<float>": _parse_numbers,
     "path": _parse_path,
+    "duration": _parse_duration,
 }
 
 
@@ -184,6 +204,12 @@ OPTIONS: tuple[Option, ...] = (
            "(decompression-bomb guard).", minimum=1),
     Option("classify.max-image-bytes", "int", 64 * 1024 * 1024,
            "Encoded images larger than this are refused.", minimum=1),
+    Option("classify.call-timeout", "duration", 300.0,
+           "A UDF call that makes no progress (no image decoded, no inference finished) for "
+           "this long fails with an error naming the stage it was stuck in, so that Flink "
+           "restarts the task instead of waiting for ever; counted in the `stalledCalls` "
+           "metric. A unit is required (`5 min`, `300 s`); 0 disables the guard.",
+           default_text="`5 min`"),
     Option("classify.cache-dir", "path", COMPILED_MODEL_DIR,
            "OpenVINO compiled-model cache (CACHE_DIR), speeds up worker start; empty disables.",
            default_text="`~/.cache/flink-image-udfs/openvino`"),
@@ -221,6 +247,7 @@ class ClassifierConfig:
     top_k: int
     max_pixels: int
     max_image_bytes: int
+    call_timeout: float  # seconds; 0 = unguarded
     cache_dir: Path | None
 
 
@@ -255,6 +282,7 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
         top_k=values["classify.top-k"],
         max_pixels=values["classify.max-pixels"],
         max_image_bytes=values["classify.max-image-bytes"],
+        call_timeout=values["classify.call-timeout"],
         cache_dir=values["classify.cache-dir"],
     )
 

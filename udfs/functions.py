@@ -15,6 +15,7 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 from udfs.classifier import ImageClassifier, Prediction
 from udfs.config import OPTIONS, load_config
+from udfs.stall import CallStalledError
 
 # Top-k is three parallel arrays: PyFlink's pandas UDFs cannot return ARRAY<ROW<...>>.
 RESULT_TYPE = DataTypes.ROW(
@@ -65,10 +66,15 @@ class ClassifyImage(ScalarFunction):
         self._batch_millis = metrics.counter("batchMillis")
         self._last_ms_per_image = 0
         metrics.gauge("lastMillisPerImage", lambda: self._last_ms_per_image)
+        self._stalled_calls = metrics.counter("stalledCalls")
 
     def eval(self, images: pd.Series) -> pd.DataFrame:
         started = time.perf_counter()
-        predictions = self._classifier.classify([None if v is None else bytes(v) for v in images])
+        try:
+            predictions = self._classifier.classify([None if v is None else bytes(v) for v in images])
+        except CallStalledError:
+            self._stalled_calls.inc()  # then the task fails, with the stage in its exception
+            raise
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         self._images.inc(len(predictions))
         self._errors.inc(sum(p.error is not None for p in predictions))

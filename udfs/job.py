@@ -22,7 +22,7 @@ from udfs.catalog import create_images_table
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
 from udfs.functions import RESULT_COLUMNS
-from udfs.progress import LOG_INTERVAL, STOPPED, STOPPED_MESSAGE, wait_for_job
+from udfs.progress import LOG_INTERVAL, STALL_NOTICE, exit_status_after_ctrl_c, wait_for_job
 
 
 def classify_images(t_env: TableEnvironment, images: str) -> Table:
@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="do not show the progress of a batch job")
     parser.add_argument("--progress-interval", type=float, default=LOG_INTERVAL, metavar="SECONDS",
                         help="seconds between progress lines when stderr is not a terminal (default %(default).0f)")
+    parser.add_argument("--stall-notice", type=float, default=STALL_NOTICE, metavar="SECONDS",
+                        help="say so when no image was classified for this long while rows wait "
+                             "(default %(default).0f; 0: never)")
     parser.add_argument("--conf", type=Path, default=settings.DEFAULT_CONF, help="settings file")
     parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="a Flink or classify.* option (python -m udfs.config lists the latter)")
@@ -88,10 +91,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         line = wait_for_job(t_env, statements.execute(), show_progress=args.progress and not streaming,
-                            log_interval=args.progress_interval)
-    except KeyboardInterrupt:
-        print(STOPPED_MESSAGE, file=sys.stderr)
-        return STOPPED
+                            log_interval=args.progress_interval, stall_notice=args.stall_notice or None)
+    except KeyboardInterrupt as interrupt:
+        return exit_status_after_ctrl_c(interrupt)
     except Exception as error:
         print(f"ERROR {failure_message(error)}", file=sys.stderr)
         return 1

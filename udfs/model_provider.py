@@ -32,14 +32,15 @@ MODEL_OUTPUT_COLUMNS = """\
   error STRING"""
 
 
-# The provider decodes in the task threads (sync) or before batching (async): no decode pool.
-_PYTHON_ONLY = {"classify.decode-threads"}
+# The provider decodes in the task threads (sync) or before batching (async): no decode pool;
+# a stuck call is bounded by ML_PREDICT's own async timeout, not by a Python worker's guard.
+_PYTHON_ONLY = {"classify.decode-threads", "classify.call-timeout"}
 
 
 def provider_options(options: Mapping[str, str]) -> dict[str, str]:
     """The provider's WITH options for the ``classify.*`` entries of ``options``: the same keys
-    without the prefix, ``classify.model`` as ``preset``. Other keys (Flink options) and
-    ``classify.decode-threads`` are left out."""
+    without the prefix, ``classify.model`` as ``preset``. Other keys (Flink options),
+    ``classify.decode-threads`` and ``classify.call-timeout`` are left out."""
     result = {}
     for key, value in options.items():
         if key.startswith(PREFIX) and key not in _PYTHON_ONLY:

@@ -9,6 +9,11 @@
 5. compile with the precision, performance hint and cache directory, once per process: every
    runtime built with the same model and settings shares one compiled model (see ``_SharedModel``);
 6. run images through the runtime's own pool of asynchronous infer requests.
+
+Importing this module first initialises, single-threaded, what OpenVINO's Python binding would
+otherwise initialise lazily on the first tensor access of the process (see
+``_initialise_numpy_bridge``): two subtasks reading their first tensors at the same moment
+could otherwise deadlock for ever.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 import numpy as np
 import openvino as ov
@@ -35,6 +40,37 @@ AUTO_BATCH_SIZE = 8
 
 # Ops between a Softmax and the model's Result that leave its probabilities intact.
 _PASS_THROUGH_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Convert", "FakeQuantize", "Flatten"}
+
+
+def _initialise_numpy_bridge() -> None:
+    """Make OpenVINO's Python binding build its numpy type tables now, in one thread.
+
+    ``Tensor.data`` looks up the numpy dtype in a function-local C++ static
+    (``Common::type_helpers::ov_type_to_dtype()``, openvino 2026.4) built on first use. Building
+    it constructs ``py::dtype`` objects, whose first use initialises pybind11's numpy API table
+    through ``gil_safe_call_once_and_store``, which releases the GIL while it waits. So the
+    first thread holds the static's initialisation guard and wants the GIL back, while a second
+    thread, holding the GIL, waits in ``__cxa_guard_acquire`` for the same static: a lock-order
+    inversion (the class of deadlock pybind11 PR #4877 describes) that hung 15 of 20 fresh
+    processes whose 4 threads called ``ClassificationRuntime.infer`` together
+    (``tests/first_infer_race.py``). Initialised here, at import, the guard is never contended.
+    Every element type this module reads or writes is touched, and a tensor is also made from
+    a numpy array (the reverse table, ``dtype_num_to_ov_type()``, is lazy in the same way).
+    """
+    for element_type in (ov.Type.u8, ov.Type.f32, ov.Type.f16, ov.Type.i64):
+        ov.Tensor(element_type, [1]).data  # noqa: B018 - the access is the point
+    ov.Tensor(np.zeros(1, np.uint8))
+
+
+_initialise_numpy_bridge()
+
+# What an infer call is doing, reported to an optional observer (udfs.stall: a call that stops
+# reporting for classify.call-timeout fails, naming the last stage).
+StageReporter = Callable[[str], None]
+
+
+def _no_report(stage: str) -> None:
+    pass
 
 
 class ClassificationRuntime:
@@ -84,13 +120,15 @@ class ClassificationRuntime:
     def infer_requests(self) -> int:
         return len(self._requests)
 
-    def infer(self, crops: Iterable[tuple[Hashable, np.ndarray]]) -> dict[Hashable, np.ndarray]:
+    def infer(self, crops: Iterable[tuple[Hashable, np.ndarray]],
+              report: StageReporter = _no_report) -> dict[Hashable, np.ndarray]:
         """Classify ``(key, crop)`` pairs; returns ``{key: probabilities}``.
 
         Crops are written straight into an idle request's input tensor; a request starts as
         soon as its batch is full, so whatever produces the crops (decoding) overlaps with
         inference, which runs without the GIL. The last batch may run part-filled: the rows
-        left over from an earlier batch are computed and ignored.
+        left over from an earlier batch are computed and ignored. ``report`` hears each stage
+        as it starts (waiting for a request, collecting its scores).
         """
         # A hand-rolled request pool rather than AsyncInferQueue: destroying an
         # AsyncInferQueue whose callback is a Python function intermittently deadlocked
@@ -101,7 +139,9 @@ class ClassificationRuntime:
 
         def collect_oldest() -> None:
             request, keys = running.popleft()
+            report(f"OpenVINO inference of a batch of {len(keys)} images (InferRequest.wait)")
             request.wait()
+            report("reading OpenVINO output scores")
             scores = request.get_output_tensor(0).data
             for row, key in enumerate(keys):
                 results[key] = scores[row].copy()
@@ -114,6 +154,7 @@ class ClassificationRuntime:
                     if not idle:
                         collect_oldest()
                     request = idle.pop()
+                    report("getting an OpenVINO input tensor")
                     batch = request.get_input_tensor(0).data  # (batch, H, W, 3) u8, the request's memory
                 batch[len(keys)] = crop
                 keys.append(key)
@@ -126,6 +167,7 @@ class ClassificationRuntime:
                 running.append((request, keys))
         except BaseException:
             # Producing the crops failed: no request may be left running into the next call.
+            report("waiting for started OpenVINO requests after a failure")
             for started, _ in running:
                 started.wait()
             raise

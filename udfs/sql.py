@@ -10,9 +10,10 @@ END;`` blocks, and ``${NAME}`` placeholders taken from ``-D NAME=value`` or the 
 model provider's jar, built when a script first names it; ``${MODEL_PRESET}`` and ``${MODEL_PATH}``
 for sql/21_model.sql, ``resnet50`` and empty unless set; inside a quoted literal the value's
 quotes are doubled). Queries print their rows, INSERTs wait for their job; a batch job shows its
-progress while it runs and ends with its runtime and images/s. A failing statement stops the run
-with ``<file>:<line>`` and the cause. Ctrl-C cancels the running job (e.g. a streaming one) and
-exits with status 130. The same file runs on a cluster with ``flink run -py udfs/sql.py -pyfs
+progress while it runs and ends with its runtime and images/s; batch or streaming, a notice says
+when no image has been classified for ``--stall-notice`` seconds while rows wait. A failing
+statement stops the run with ``<file>:<line>`` and the cause. Ctrl-C cancels the running job
+(e.g. a streaming one) and exits with status 130, at the latest 20 s later even if a task is stuck. The same file runs on a cluster with ``flink run -py udfs/sql.py -pyfs
 udfs -- -f ...`` (see README); under ``flink run -d`` (``execution.attached: false``) INSERTs are
 submitted and not waited for: the runner prints their job IDs and returns.
 """
@@ -35,7 +36,7 @@ from udfs import presets, settings
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
 from udfs.format_jar import jar_path, provider_jar_path
-from udfs.progress import LOG_INTERVAL, STOPPED, STOPPED_MESSAGE, wait_for_job
+from udfs.progress import LOG_INTERVAL, STALL_NOTICE, exit_status_after_ctrl_c, wait_for_job
 from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 
 _SET = re.compile(r"^SET\s+'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
@@ -43,7 +44,8 @@ _INSERT = re.compile(r"^(INSERT|EXECUTE\s+STATEMENT\s+SET|BEGIN|EXECUTE\s+INSERT
 
 
 def run_statement(t_env: TableEnvironment, statement: Statement, show_progress: bool = False,
-                  log_interval: float = LOG_INTERVAL, out: TextIO = sys.stdout) -> None:
+                  log_interval: float = LOG_INTERVAL, out: TextIO = sys.stdout,
+                  stall_notice: float | None = STALL_NOTICE) -> None:
     """Run one statement; wait for (and print) the job it starts, showing its progress if asked."""
     match = _SET.match(statement.text)
     if match:
@@ -54,17 +56,19 @@ def run_statement(t_env: TableEnvironment, statement: Statement, show_progress: 
     if result.get_job_client() is None:
         return
     is_query = result.get_result_kind() == ResultKind.SUCCESS_WITH_CONTENT and not _INSERT.match(statement.text)
-    line = wait_for_job(t_env, result, show_progress, print_rows=is_query, log_interval=log_interval)
+    line = wait_for_job(t_env, result, show_progress, print_rows=is_query, log_interval=log_interval,
+                        stall_notice=stall_notice)
     print(f"{line} ({statement.where()})", file=out, flush=True)
 
 
 def run_files(t_env: TableEnvironment, files: list[Path], variables: Mapping[str, str],
-              show_progress: bool = False, log_interval: float = LOG_INTERVAL) -> None:
+              show_progress: bool = False, log_interval: float = LOG_INTERVAL,
+              stall_notice: float | None = STALL_NOTICE) -> None:
     for file in files:
         for statement in split_statements(Path(file).read_text(encoding="utf-8"), str(file)):
             statement = substitute(statement, variables)
             try:
-                run_statement(t_env, statement, show_progress, log_interval)
+                run_statement(t_env, statement, show_progress, log_interval, stall_notice=stall_notice)
             except Exception as error:  # located in the script, with its cause
                 raise ScriptError(f"{statement.where()}: {failure_message(error)}") from error
 
@@ -82,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="do not show the progress of batch jobs")
     parser.add_argument("--progress-interval", type=float, default=LOG_INTERVAL, metavar="SECONDS",
                         help="seconds between progress lines when stderr is not a terminal (default %(default).0f)")
+    parser.add_argument("--stall-notice", type=float, default=STALL_NOTICE, metavar="SECONDS",
+                        help="say so when no image was classified for this long while rows wait "
+                             "(batch and streaming; default %(default).0f; 0: never)")
     parser.add_argument("--conf", type=Path, default=settings.DEFAULT_CONF, help="settings file (conf/job.yaml)")
     args = parser.parse_args(argv)
     if not args.init and not args.file:
@@ -118,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t_env = settings.configure(settings.table_environment(args.mode), args.conf, args.options)
         run_files(t_env, [*args.init, *args.file], variables,
-                  show_progress=args.progress and args.mode == "batch", log_interval=args.progress_interval)
+                  show_progress=args.progress and args.mode == "batch", log_interval=args.progress_interval,
+                  stall_notice=args.stall_notice or None)
     except (ScriptError, ValueError) as error:
         print(f"ERROR {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(STOPPED_MESSAGE, file=sys.stderr)
-        return STOPPED
+    except KeyboardInterrupt as interrupt:
+        return exit_status_after_ctrl_c(interrupt)
     return 0
 
 
