@@ -5,7 +5,7 @@ Python loop, by thread group, and inside them with real profilers.
                             [--py-spy] [--jfr] [--out DIR] [-D key=value ...]
 
 Runs ``--warm-jobs`` unmeasured jobs (JIT, page cache, the precision choice), then one more over
-``--images`` files; from 4 s into it, for ``--window`` seconds, it reads the CPU time of every
+``--images`` files; from 4 s after its first image, for ``--window`` seconds, it reads the CPU time of every
 thread of this process (the UDF runs here: local jobs use PyFlink's loopback mode) and of the JVM
 from ``/proc/<pid>/task/*/stat`` and the images classified (the ``classify.images`` counter, over
 Flink's REST API), so every figure is CPU ms per image. ``--udf tight`` measures the tight loop
@@ -26,6 +26,7 @@ import collections
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,19 @@ def group(process: str, tid: str, name: str, python_threads: dict[str, str]) -> 
     return "native threads (OpenVINO inference)"
 
 
+# A Python thread blocked in one of these (innermost frame that is not an anonymous libc address)
+# is waiting, not working: py-spy with --native does not recognise every such wait as idle.
+_WAITING = re.compile(r"futex|PyThread_acquire_lock|time_sleep|nanosleep|pthread_cond|epoll|poll|select|sem_wait|"
+                      r"::wait|_wait_until|gpr_cv|cq_next|accept|recv|read \(libc")
+_ANONYMOUS = re.compile(r"^(0x[0-9a-f]+|syscall) \(libc")
+
+
+def waiting(frames: list[str]) -> bool:
+    """Whether a stack (innermost frame first) is blocked rather than running."""
+    named = next((frame for frame in frames if not _ANONYMOUS.match(frame)), "")
+    return bool(_WAITING.search(named))
+
+
 def work_of(frames: list[str], patterns) -> str:
     for frame in frames:
         for work, pattern in patterns:
@@ -96,14 +110,16 @@ def work_of(frames: list[str], patterns) -> str:
 
 
 def py_spy_summary(raw: Path, rate: int, images: int) -> collections.Counter:
-    """CPU ms per image by work, from py-spy's collapsed stacks (outermost frame first)."""
+    """Busy ms per image by work, from py-spy's collapsed stacks (outermost frame first), waits
+    left out: an estimate of the Python threads' CPU by what they run."""
     totals: collections.Counter = collections.Counter()
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")[::-1]
-        totals[work_of(frames, PYTHON_WORK)] += int(count) / rate * 1000 / images
+        if not waiting(frames):
+            totals[work_of(frames, PYTHON_WORK)] += int(count) / rate * 1000 / images
     return totals
 
 
@@ -119,6 +135,27 @@ def jfr_summary(recording: Path) -> collections.Counter:
         counts[work_of(frames, JVM_WORK)] += 1
     total = sum(counts.values()) or 1
     return collections.Counter({work: n / total for work, n in counts.items()})
+
+
+class DecodedImages:
+    """Images decoded in this process (the UDF runs here in loopback mode, as does the tight
+    loop): counted per image by wrapping ``udfs.classifier.prepare_crop``, where the UDF's
+    ``classify.images`` metric moves a whole Arrow batch at a time."""
+
+    def __init__(self) -> None:
+        from udfs import classifier
+
+        self.count, lock, original = 0, threading.Lock(), classifier.prepare_crop
+
+        def counted(*args, **kwargs):
+            with lock:
+                self.count += 1
+            return original(*args, **kwargs)
+
+        classifier.prepare_crop = counted
+
+    def __call__(self) -> int:
+        return self.count
 
 
 class Window:
@@ -139,18 +176,21 @@ class Window:
         for process, threads in after.items():
             for tid, (name, cpu) in threads.items():
                 groups[group(process, tid, name, python_threads)] += cpu - self.before[process].get(tid, (name, 0.0))[1]
-        return {"seconds": seconds, "images": images, "groups": groups}
+        return {"seconds": seconds, "images": images, "groups": groups, "ended": time.perf_counter()}
 
 
 def profile(pids: dict[str, int], images_done, args, out: Path) -> dict:
-    """Sample the window (after the lead-in) with the thread table and the chosen profilers."""
+    """Sample the window (once images flow, after a lead-in) with the thread table and the
+    chosen profilers."""
+    while images_done() == 0:
+        time.sleep(0.2)
     time.sleep(LEAD_IN_S)
     window = Window(pids, images_done)
     recorders = []
     if args.py_spy:
         recorders.append(subprocess.Popen(
             [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()),
-             "--native", "--rate", str(args.rate), "--duration", str(int(args.window)), "--format", "raw",
+             "--native", "--rate", str(args.rate), "--format", "raw",
              "--output", str(out / "python.txt")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     if args.jfr and "jvm" in pids:
@@ -160,7 +200,8 @@ def profile(pids: dict[str, int], images_done, args, out: Path) -> dict:
     time.sleep(args.window)
     result = window.stop()
     for recorder in recorders:
-        _, errors = recorder.communicate(timeout=60)
+        recorder.send_signal(signal.SIGINT)  # py-spy stops sampling and writes its file
+        _, errors = recorder.communicate(timeout=300)
         if recorder.returncode != 0:
             print(f"py-spy failed: {errors[-500:]}", file=sys.stderr)
     if args.jfr and "jvm" in pids:
@@ -237,6 +278,7 @@ def flink_job(folder: Path, overrides: dict[str, str], args, out: Path) -> tuple
                   "DESCRIPTOR(image), MAP['async', 'true', 'max-concurrent-operations', '16'])")
     else:
         insert = "INSERT INTO sink SELECT path, classify_resnet50(image).label FROM images"
+    decoded = DecodedImages()
     for _ in range(args.warm_jobs):
         t_env.execute_sql(insert).wait()
     started = time.perf_counter()
@@ -244,13 +286,14 @@ def flink_job(folder: Path, overrides: dict[str, str], args, out: Path) -> tuple
     jvm = next(p.pid for p in psutil.Process().children(recursive=True) if "java" in p.name())
     with JobProgress(t_env, result.get_job_client(), show=False) as progress:
         measured = {}
+        counter = (lambda: images_done(progress)) if args.udf == "ml-predict" else decoded
         sampler = threading.Thread(target=lambda: measured.update(
-            profile({"python": os.getpid(), "jvm": jvm}, lambda: images_done(progress), args, out)), daemon=True)
+            profile({"python": os.getpid(), "jvm": jvm}, counter, args, out)), daemon=True)
         sampler.start()
         result.wait()
-        elapsed = time.perf_counter() - started
+        finished = time.perf_counter()
         sampler.join()
-    return checked(measured, elapsed), elapsed
+    return checked(measured, finished), finished - started
 
 
 def images_done(progress) -> int:
@@ -265,8 +308,9 @@ def images_done(progress) -> int:
             time.sleep(0.5)
 
 
-def checked(measured: dict, elapsed: float) -> dict:
-    if not measured or elapsed < LEAD_IN_S + measured["seconds"]:
+def checked(measured: dict, finished: float) -> dict:
+    """The window's figures, if it ended before the run did (perf_counter times)."""
+    if not measured or measured["ended"] > finished:
         raise SystemExit("the run ended before the window did: use more --images or a shorter --window")
     return measured
 
@@ -283,31 +327,27 @@ def tight_loop(folder: Path, overrides: dict[str, str], args, out: Path) -> tupl
     threads = os.cpu_count()
     classifiers = [ImageClassifier(config) for _ in range(threads)]
     files = sorted(folder.iterdir())
-    done = [0]
-    lock = threading.Lock()
+    decoded = DecodedImages()
 
     def share(index: int) -> None:
         mine = files[index::threads]
         for start in range(0, len(mine), batch):
-            predictions = classifiers[index].classify([f.read_bytes() for f in mine[start:start + batch]])
-            with lock:
-                done[0] += len(predictions)
+            classifiers[index].classify([f.read_bytes() for f in mine[start:start + batch]])
 
     with ThreadPoolExecutor(threads) as pool:
         for _ in range(args.warm_jobs):
             list(pool.map(share, range(threads)))
-        done[0] = 0
         measured = {}
         sampler = threading.Thread(target=lambda: measured.update(
-            profile({"python": os.getpid()}, lambda: done[0], args, out)), daemon=True)
+            profile({"python": os.getpid()}, decoded, args, out)), daemon=True)
         sampler.start()
         started = time.perf_counter()
         list(pool.map(share, range(threads)))
-        elapsed = time.perf_counter() - started
+        finished = time.perf_counter()
         sampler.join()
     for classifier in classifiers:
         classifier.close()
-    return checked(measured, elapsed), elapsed
+    return checked(measured, finished), finished - started
 
 
 if __name__ == "__main__":
