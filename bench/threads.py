@@ -45,7 +45,8 @@ PYTHON_WORK = (
     ("decode + resize + crop (OpenCV)", re.compile(r"udfs/preprocess\.py|cv2")),
     ("OpenVINO calls from Python (copy into tensors, start, results)", re.compile(r"udfs/runtime\.py|openvino")),
     ("results to rows (classifier, functions.predictions_frame)", re.compile(r"udfs/classifier\.py|udfs/functions\.py")),
-    ("Arrow <-> pandas (PyFlink coders, pyarrow, pandas)", re.compile(r"pyarrow|pandas/|pyflink/fn_execution/(coder|stream|formats)|pyflink/table/utils")),
+    ("Arrow <-> pandas (PyFlink coders, pyarrow, pandas)",
+     re.compile(r"pyarrow|pandas/|pyflink/fn_execution/(coder|stream|formats|ResettableIO)|pyflink/table/utils")),
     ("Beam harness, gRPC (data plane to the JVM)", re.compile(r"apache_beam|grpc|pyflink/fn_execution")),
     ("reading files (tight loop)", re.compile(r"pathlib|read_bytes")),
 )
@@ -89,10 +90,11 @@ def group(process: str, tid: str, name: str, python_threads: dict[str, str]) -> 
 
 
 # A Python thread blocked in one of these (innermost frame that is not an anonymous libc address)
-# is waiting, not working: py-spy with --native does not recognise every such wait as idle.
-_WAITING = re.compile(r"futex|PyThread_acquire_lock|time_sleep|nanosleep|pthread_cond|epoll|poll|select|sem_wait|"
-                      r"::wait|_wait_until|gpr_cv|cq_next|accept|recv|read \(libc")
-_ANONYMOUS = re.compile(r"^(0x[0-9a-f]+|syscall) \(libc")
+# is waiting, not working: py-spy with --native does not recognise every such wait as idle. A
+# bare libc syscall() at the top is a futex wait (gRPC's completion queues, libstdc++ futures).
+_WAITING = re.compile(r"^syscall \(libc|futex|PyThread_acquire_lock|time_sleep|nanosleep|pthread_cond|epoll|poll|"
+                      r"select|sem_wait|::wait|_wait_until|gpr_cv|cq_next|accept|recv|read \(libc")
+_ANONYMOUS = re.compile(r"^0x[0-9a-f]+ \(libc")
 
 
 def waiting(frames: list[str]) -> bool:
@@ -158,25 +160,32 @@ class DecodedImages:
         return self.count
 
 
+def minor_faults(pid: int) -> int:
+    """Minor page faults of a process so far (a fresh page touched: allocation churn)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
 class Window:
-    """CPU per thread group and images done between start() and stop()."""
+    """CPU per thread group, page faults and images done between start() and stop()."""
 
     def __init__(self, pids: dict[str, int], images_done) -> None:
         self.pids, self.images_done = pids, images_done
 
     def start(self) -> None:
         self.before = {process: thread_cpu(pid) for process, pid in self.pids.items()}
+        self.faults = {process: minor_faults(pid) for process, pid in self.pids.items()}
         self.images_before, self.started = self.images_done(), time.perf_counter()
 
     def stop(self) -> dict:
         after = {process: thread_cpu(pid) for process, pid in self.pids.items()}
+        faults = {process: minor_faults(pid) - self.faults[process] for process, pid in self.pids.items()}
         seconds, images = time.perf_counter() - self.started, self.images_done() - self.images_before
         python_threads = {str(t.native_id): t.name for t in threading.enumerate()}
         groups: collections.Counter = collections.Counter()
         for process, threads in after.items():
             for tid, (name, cpu) in threads.items():
                 groups[group(process, tid, name, python_threads)] += cpu - self.before[process].get(tid, (name, 0.0))[1]
-        return {"seconds": seconds, "images": images, "groups": groups, "ended": time.perf_counter()}
+        return {"seconds": seconds, "images": images, "groups": groups, "faults": faults, "ended": time.perf_counter()}
 
 
 def profile(pids: dict[str, int], images_done, args, out: Path) -> dict:
@@ -247,6 +256,7 @@ def main() -> int:
         if cpu >= 0.005 * total:
             print(f"  {cpu / images * 1000:6.2f}  {name}")
     print(f"  {total / images * 1000:6.2f}  total")
+    print("minor page faults per image: " + ", ".join(f"{process} {n / images:.0f}" for process, n in result["faults"].items()))
     if (out / "python.txt").is_file():
         print(f"py-spy, Python threads ({out / 'python.txt'}), CPU ms per image:")
         for work, ms in py_spy_summary(out / "python.txt", args.rate, images).most_common():
