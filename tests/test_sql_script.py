@@ -106,23 +106,30 @@ def test_substitution_in_identifiers_and_plain_text():
 def test_undefined_variable_names_it_and_the_statement():
     script = "-- ${IN_A_COMMENT} is not needed\n\nSELECT '${MISSING}'"
     [statement] = split_statements(script, "s.sql")
-    with pytest.raises(ScriptError, match=r"^s\.sql:3: undefined variable \$\{MISSING\}; pass -D MISSING=\.\.\.$"):
+    with pytest.raises(ScriptError, match=r"^s\.sql:3: undefined variable \$\{MISSING\}; pass --var MISSING=\.\.\.$"):
         substitute(statement, {})
 
 
-@pytest.mark.parametrize("parse_args, flag, entry", [
-    (lambda extra: sql.parse_args(["-f", "x.sql", *extra]), "-D", "IMAGES_DIR"),
-    (lambda extra: sql.parse_args(["-f", "x.sql", *extra]), "--set", "classify.top-k"),
-    (lambda extra: job.parse_args(["--images", "i", "--output", "o", *extra]), "-D", "=3"),
+@pytest.mark.parametrize("parse_args, flag, entry, named", [
+    (lambda extra: sql.parse_args(["-f", "x.sql", *extra]), "--var", "IMAGES_DIR", "--var"),
+    (lambda extra: sql.parse_args(["-f", "x.sql", *extra]), "--set", "classify.top-k", "-D/--set"),
+    (lambda extra: sql.parse_args(["-f", "x.sql", *extra]), "-D", "classify.top-k", "-D/--set"),
+    (lambda extra: job.parse_args(["--images", "i", "--output", "o", *extra]), "-D", "=3", "-D"),
 ])
-def test_malformed_key_value_is_a_usage_error_naming_it(parse_args, flag, entry, capsys):
+def test_malformed_key_value_is_a_usage_error_naming_it(parse_args, flag, entry, named, capsys):
     with pytest.raises(SystemExit) as exit_:
         parse_args([flag, entry])
     assert exit_.value.code == 2
-    assert f"{flag} '{entry}': expected KEY=VALUE" in capsys.readouterr().err
+    assert f"{named} '{entry}': expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_key_values_reach_the_runners():
-    args = sql.parse_args(["-f", "x.sql", "-D", "A=1=2", "--set", "classify.top-k=3", "--set", "classify.top-k=4"])
-    assert (args.defines, args.options) == ({"A": "1=2"}, {"classify.top-k": "4"})
+    args = sql.parse_args(["-f", "x.sql", "--var", "A=1=2", "-D", "classify.top-k=3", "--set", "classify.top-k=4"])
+    assert (args.variables, args.options) == ({"A": "1=2"}, {"classify.top-k": "4"})
     assert job.parse_args(["--images", "i", "--output", "o", "-Dk=v"]).options == {"k": "v"}
+
+
+def test_d_for_a_placeholder_still_works_for_now_with_a_warning(capsys):
+    args = sql.parse_args(["-f", "x.sql", "-D", "IMAGES_DIR=/data", "-D", "parallelism.default=2"])
+    assert (args.variables, args.options) == ({"IMAGES_DIR": "/data"}, {"parallelism.default": "2"})
+    assert "use --var IMAGES_DIR=... for the ${IMAGES_DIR} placeholder" in capsys.readouterr().err

@@ -31,7 +31,6 @@ from py4j.protocol import Py4JError
 from pyflink.common import JobClient
 from pyflink.java_gateway import get_gateway
 from pyflink.table import TableEnvironment, TableResult
-from pyflink.util.java_utils import get_field_value
 
 WHOLE_FILE = "whole-file"  # the connector, and the format of the filesystem connector
 IMAGES_METRIC = ".classify.images"
@@ -218,23 +217,15 @@ def count_files(path: str) -> int | None:
     return count
 
 
-def rest_url(job_client: JobClient) -> str | None:
-    """The REST address serving ``job_client``'s job: the embedded MiniCluster's (started per job
-    on a free port) or the cluster's; None if the client type is unknown."""
-    j_client = job_client._j_job_client
-    try:
-        name = j_client.getClass().getSimpleName()
-        if name == "MiniClusterJobClient":
-            return str(get_field_value(j_client, "miniCluster").getRestAddress().get().toString())
-        if name == "ClusterClientJobClientAdapter":
-            cluster_client = get_field_value(j_client, "clusterClientProvider").getClusterClient()
-            try:
-                return str(cluster_client.getWebInterfaceURL())
-            finally:
-                cluster_client.close()
-    except Py4JError:
-        pass
-    return None
+def rest_url(t_env: TableEnvironment) -> str | None:
+    """The REST address of the cluster running ``t_env``'s jobs, from its configuration: the
+    cluster's (``flink run`` sets ``rest.address``/``rest.port``) or the embedded MiniCluster's
+    (``udfs.settings.table_environment`` binds it to a known port); None if the port is unknown."""
+    config = t_env.get_config()
+    port = config.get("rest.port", "")
+    if not port:
+        return None
+    return f"http://{config.get('rest.address', '') or 'localhost'}:{port}"
 
 
 class JobProgress:
@@ -254,7 +245,7 @@ class JobProgress:
     ) -> None:
         self._t_env = t_env
         self._job_id = str(job_client.get_job_id())
-        self._url = rest_url(job_client)
+        self._url = rest_url(t_env)
         self._show = show
         self._stream = stream
         self._interactive = stream.isatty() if interactive is None else interactive

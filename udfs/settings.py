@@ -14,6 +14,7 @@ Two kinds of settings travel differently:
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -33,8 +34,10 @@ MODES = ("batch", "streaming")
 
 def table_environment(mode: str = "batch") -> TableEnvironment:
     """A ``TableEnvironment`` in ``mode`` for our entry points: its in-process Python workers
-    start without gRPC's log lines, and its embedded MiniCluster refreshes the metrics its REST
-    API serves every second (default 10 s), which the progress display reads."""
+    start without gRPC's log lines, and its embedded MiniCluster serves its REST API on a port
+    known in advance (``rest.port``: the progress display reads metrics there) and refreshes those
+    metrics every second (default 10 s). Submitted by ``flink run``, the cluster's address and
+    port are in the configuration already."""
     if mode not in MODES:
         raise ValueError(f"execution mode: expected one of {', '.join(MODES)}, got '{mode}'")
     quiet_grpc()  # before TableEnvironment.create starts the workers' gRPC server
@@ -42,7 +45,19 @@ def table_environment(mode: str = "batch") -> TableEnvironment:
         Configuration().set_string("metrics.fetcher.update-interval", "1000")
     )
     builder = builder.in_streaming_mode() if mode == "streaming" else builder.in_batch_mode()
-    return TableEnvironment.create(builder.build())
+    t_env = TableEnvironment.create(builder.build())
+    config = t_env.get_config()
+    if config.get("execution.target", "local") == "local" and not config.get("rest.port", ""):
+        port = str(_free_port())  # the MiniCluster of each job binds it (jobs run one at a time here)
+        config.set("rest.bind-port", port)
+        config.set("rest.port", port)
+    return t_env
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
 
 
 def set_option(t_env: TableEnvironment, key: str, value: str) -> None:

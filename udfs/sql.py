@@ -5,7 +5,7 @@ Kubernetes operator examples): ``python -m udfs.sql -i sql/10_images.sql -i sql/
 Statements end with ``;``. Supported besides everything ``TableEnvironment.execute_sql`` runs:
 ``--`` and ``/* */`` comments, ``SET 'key' = 'value'`` (applied to the table config;
 ``classify.*`` keys also become job parameters for the UDF), ``EXECUTE STATEMENT SET BEGIN ...
-END;`` blocks, and ``${NAME}`` placeholders taken from ``-D NAME=value`` or the environment
+END;`` blocks, and ``${NAME}`` placeholders taken from ``--var NAME=value`` or the environment
 (predefined: ``${FORMAT_JAR}``, the whole-file format jar; ``${OPENVINO_JAR}``, the ``openvino``
 model provider's jar, built when a script first names it; ``${MODEL_PRESET}`` and ``${MODEL_PATH}``
 for sql/21_model.sql, ``resnet50`` and empty unless set; inside a quoted literal the value's
@@ -40,6 +40,7 @@ from udfs.progress import LOG_INTERVAL, STALL_NOTICE, exit_status_after_ctrl_c, 
 from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 
 _SET = re.compile(r"^SET\s+'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
+_PLACEHOLDER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # ${NAME}; Flink option keys have dots
 _INSERT = re.compile(r"^(INSERT|EXECUTE\s+STATEMENT\s+SET|BEGIN|EXECUTE\s+INSERT)", re.IGNORECASE)
 
 
@@ -77,10 +78,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m udfs.sql", description=__doc__.split("\n\n")[0])
     parser.add_argument("-i", "--init", action="append", default=[], type=Path, help="init script(s), run first")
     parser.add_argument("-f", "--file", action="append", default=[], type=Path, help="script(s) to run")
-    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
+    parser.add_argument("--var", dest="variables", action="append", default=[], metavar="NAME=VALUE",
                         help="value for ${NAME} placeholders (default: the environment)")
-    parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                        help="a Flink or classify.* option, as if SET first (python -m udfs.config lists the latter)")
+    parser.add_argument("-D", "--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Flink or classify.* option, as if SET first, as `flink run -D` "
+                             "(python -m udfs.config lists the latter)")
     parser.add_argument("--mode", choices=settings.MODES, default="batch", help="runtime mode")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="do not show the progress of batch jobs")
@@ -94,10 +96,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.init and not args.file:
         parser.error("give at least one -i or -f script")
     try:
-        args.defines = parse_key_values(args.defines, "-D")
-        args.options = parse_key_values(args.options, "--set")
+        args.variables = parse_key_values(args.variables, "--var")
+        args.options = parse_key_values(args.options, "-D/--set")
     except ValueError as error:
         parser.error(str(error))
+    for name in [key for key in args.options if _PLACEHOLDER.match(key)]:
+        # Until 0.1, -D set ${NAME} placeholders; option keys always have a dot, names never do.
+        print(f"WARNING -D {name}=...: -D now sets Flink and classify.* options (as `flink run -D`); "
+              f"use --var {name}=... for the ${{{name}}} placeholder. Taken as --var this time.", file=sys.stderr)
+        args.variables.setdefault(name, args.options.pop(name))
     return args
 
 
@@ -120,7 +127,7 @@ class Variables(dict):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     variables = Variables({"MODEL_PRESET": presets.DEFAULT, "MODEL_PATH": "", **os.environ,
-                           "FORMAT_JAR": str(jar_path()), **args.defines},
+                           "FORMAT_JAR": str(jar_path()), **args.variables},
                           {"OPENVINO_JAR": lambda: str(provider_jar_path())})
     try:
         t_env = settings.configure(settings.table_environment(args.mode), args.conf, args.options)

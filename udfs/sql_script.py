@@ -106,7 +106,7 @@ def substitute(statement: Statement, variables: Mapping[str, str]) -> Statement:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in variables:
-                raise ScriptError(f"{statement.where()}: undefined variable ${{{name}}}; pass -D {name}=...")
+                raise ScriptError(f"{statement.where()}: undefined variable ${{{name}}}; pass --var {name}=...")
             return variables[name].replace(quote, quote * 2) if quote else variables[name]
 
         return _PLACEHOLDER.sub(value, token)
