@@ -270,13 +270,12 @@ def main() -> int:
 
 def flink_job(folder: Path, overrides: dict[str, str], args, out: Path) -> tuple[dict, float]:
     import psutil
-    from pyflink.table import EnvironmentSettings, TableEnvironment
 
     from udfs import settings
     from udfs.catalog import create_images_table
     from udfs.progress import JobProgress
 
-    t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()), overrides=overrides)
+    t_env = settings.configure(settings.table_environment("batch"), overrides=overrides)  # REST on a known port
     t_env.execute_sql("CREATE TEMPORARY TABLE sink (path STRING, label STRING) WITH ('connector' = 'blackhole')")
     create_images_table(t_env, str(folder), name="images")
     if args.udf == "ml-predict":
