@@ -182,10 +182,14 @@ class Window:
         seconds, images = time.perf_counter() - self.started, self.images_done() - self.images_before
         python_threads = {str(t.native_id): t.name for t in threading.enumerate()}
         groups: collections.Counter = collections.Counter()
+        names: collections.Counter = collections.Counter()  # (process, thread name without numbers)
         for process, threads in after.items():
             for tid, (name, cpu) in threads.items():
-                groups[group(process, tid, name, python_threads)] += cpu - self.before[process].get(tid, (name, 0.0))[1]
-        return {"seconds": seconds, "images": images, "groups": groups, "faults": faults, "ended": time.perf_counter()}
+                used = cpu - self.before[process].get(tid, (name, 0.0))[1]
+                groups[group(process, tid, name, python_threads)] += used
+                names[(process, re.sub(r"\d+", "#", python_threads.get(tid, name)))] += used
+        return {"seconds": seconds, "images": images, "groups": groups, "threads": names, "faults": faults,
+                "ended": time.perf_counter()}
 
 
 def profile(pids: dict[str, int], images_done, args, out: Path) -> dict:
@@ -256,6 +260,8 @@ def main() -> int:
         if cpu >= 0.005 * total:
             print(f"  {cpu / images * 1000:6.2f}  {name}")
     print(f"  {total / images * 1000:6.2f}  total")
+    print("busiest threads (name, numbers as #), CPU ms per image: " + ", ".join(
+        f"{process} '{name}' {cpu / images * 1000:.2f}" for (process, name), cpu in result["threads"].most_common(8)))
     print("minor page faults per image: " + ", ".join(f"{process} {n / images:.0f}" for process, n in result["faults"].items()))
     if (out / "python.txt").is_file():
         print(f"py-spy, Python threads ({out / 'python.txt'}), CPU ms per image:")
