@@ -87,21 +87,14 @@ public final class ResizeAndCrop {
         int[] yOffset = new int[crop];
         int[] yWeight = new int[crop * 2];
         weights(scaleY, top, crop, source.height, yOffset, yWeight);
-        // byte offsets in a source row of each output column's two pixels (the right one clamped)
-        int[] x0 = new int[crop];
-        int[] x1 = new int[crop];
-        for (int dx = 0; dx < crop; dx++) {
-            x0[dx] = (source.left + xOffset[dx]) * 3;
-            x1[dx] = (source.left + Math.min(xOffset[dx] + 1, source.width - 1)) * 3;
-        }
 
         byte[] out = new byte[crop * crop * 3];
         int[][] rows = {new int[crop * 3], new int[crop * 3]};
         int[] rowOf = {-1, -1}; // which source row each buffer holds
         for (int dy = 0; dy < crop; dy++) {
             int sy = yOffset[dy];
-            int[] upper = horizontal(source, Math.min(sy, source.height - 1), rows, rowOf, x0, x1, xWeight);
-            int[] lower = horizontal(source, Math.min(sy + 1, source.height - 1), rows, rowOf, x0, x1, xWeight);
+            int[] upper = horizontal(source, Math.min(sy, source.height - 1), rows, rowOf, xOffset, xWeight);
+            int[] lower = horizontal(source, Math.min(sy + 1, source.height - 1), rows, rowOf, xOffset, xWeight);
             int b0 = yWeight[2 * dy];
             int b1 = yWeight[2 * dy + 1];
             int o = dy * crop * 3;
@@ -133,12 +126,8 @@ public final class ResizeAndCrop {
         }
     }
 
-    /**
-     * Source row {@code sy} resized horizontally (weights scaled by 2^11), from a two-row cache;
-     * {@code x0}/{@code x1}: byte offsets in the row of each output column's two source pixels.
-     * The hot loop of the provider's preprocessing: offsets precomputed, channels unrolled.
-     */
-    private static int[] horizontal(Window source, int sy, int[][] rows, int[] rowOf, int[] x0, int[] x1, int[] xWeight) {
+    /** Source row {@code sy} resized horizontally (weights scaled by 2^11), from a two-row cache. */
+    private static int[] horizontal(Window source, int sy, int[][] rows, int[] rowOf, int[] xOffset, int[] xWeight) {
         for (int k = 0; k < 2; k++) {
             if (rowOf[k] == sy) {
                 return rows[k];
@@ -148,15 +137,16 @@ public final class ResizeAndCrop {
         int[] row = rows[k];
         rowOf[k] = sy;
         byte[] pixels = source.image.bgr;
-        int base = (source.top + sy) * source.image.width * 3;
-        for (int dx = 0, o = 0; dx < x0.length; dx++, o += 3) {
-            int p0 = base + x0[dx];
-            int p1 = base + x1[dx];
+        int base = ((source.top + sy) * source.image.width + source.left) * 3;
+        int last = source.width - 1;
+        for (int dx = 0; dx < xOffset.length; dx++) {
+            int p0 = base + xOffset[dx] * 3;
+            int p1 = base + Math.min(xOffset[dx] + 1, last) * 3;
             int a0 = xWeight[2 * dx];
             int a1 = xWeight[2 * dx + 1];
-            row[o] = (pixels[p0] & 0xFF) * a0 + (pixels[p1] & 0xFF) * a1;
-            row[o + 1] = (pixels[p0 + 1] & 0xFF) * a0 + (pixels[p1 + 1] & 0xFF) * a1;
-            row[o + 2] = (pixels[p0 + 2] & 0xFF) * a0 + (pixels[p1 + 2] & 0xFF) * a1;
+            for (int c = 0; c < 3; c++) {
+                row[dx * 3 + c] = (pixels[p0 + c] & 0xFF) * a0 + (pixels[p1 + c] & 0xFF) * a1;
+            }
         }
         return row;
     }
