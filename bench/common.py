@@ -1,7 +1,6 @@
-"""What the benchmarks and the tests share: the read-only assets in ../shared (a model file per
-preset, the imagenet-dev photos and their ground truth), the host-side reference of the in-graph
-preprocessing, and the benchmarks' common steps (settings, image folders, machine facts, worker
-subprocesses).
+"""The benchmarks' common steps (settings, image folders, machine facts, worker subprocesses).
+The shared assets (photos, ground truth, model files) and the reference preprocessing come from
+``udfs.shared_assets`` and ``udfs.reference_preprocessing``, which the tests use too.
 """
 
 from __future__ import annotations
@@ -14,63 +13,17 @@ import resource
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Callable, Mapping
 
-import numpy as np
-
 from udfs.config import PRECISIONS
 from udfs.config_file import JOB_CONF, parse_key_values, read_config_file
-from udfs.presets import PRESETS, Preprocessing
+from udfs.presets import PRESETS
+from udfs.reference_preprocessing import reference_input  # noqa: F401  (for the benchmarks)
+from udfs.shared_assets import IMAGENET_DEV, MODELS, PHOTOS, SHARED, imagenet_truth, model_options  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-SHARED = REPO.parent / "shared"
-IMAGENET_DEV = SHARED / "images" / "imagenet-dev"
-PHOTOS = SHARED / "images" / "photos"
-
-# The model file in ../shared of each preset that has one. light_resnet50 is the ResNet-50 graph
-# of the ONNX zoo with constant weights: right for speed, meaningless predictions. The real
-# ResNet-50 (preset resnet50) lives in the model cache (`python -m udfs.models fetch resnet50`).
-MODELS = {
-    "resnet50_onnx": SHARED / "models" / "light_resnet50.onnx",
-    "efficientnet_lite0": SHARED / "models" / "efficientnet_lite0_imagenet.onnx",
-    "mobilenet_v2_quant": SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite",
-}
-
-
-def model_options(model: str, model_path: Path | str | None = None) -> dict[str, str]:
-    """The ``classify.*`` options that select a preset and its model file: ``model_path``, else
-    its file in ``MODELS``, else none (the classifier takes the preset's cached model)."""
-    path = model_path or MODELS.get(model)
-    return {"classify.model": model} | ({"classify.model-path": str(path)} if path else {})
-
-
-@cache
-def imagenet_truth() -> dict[str, int]:
-    """imagenet-dev file name -> ImageNet class index (names are ``<wnid>_<label>.JPEG``)."""
-    wnid_to_class = {}
-    for line in (SHARED / "labels" / "imagenet_sample_images_index.tsv").read_text().splitlines():
-        index, wnid, _ = line.split("\t")
-        if index.isdigit():
-            wnid_to_class[wnid] = int(index)
-    return {f.name: wnid_to_class[f.name.split("_")[0]] for f in IMAGENET_DEV.glob("*.JPEG")}
-
-
-def reference_input(crop_bgr: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-    """A u8 BGR HWC crop as the model's input tensor (batch 1), done by hand in numpy: what the
-    in-graph ``PrePostProcessor`` of ``udfs.runtime`` must compute (the tests check it against
-    this), and what quantize.py feeds NNCF, which sees the model without that graph."""
-    pixels = crop_bgr[..., ::-1] if preprocessing.channel_order == "RGB" else crop_bgr
-    pixels = pixels.astype(np.float32)
-    if preprocessing.mean is not None:
-        pixels = pixels - np.asarray(preprocessing.mean, np.float32)
-    if preprocessing.scale is not None:
-        pixels = pixels / np.asarray(preprocessing.scale, np.float32)
-    if preprocessing.layout == "NCHW":
-        pixels = pixels.transpose(2, 0, 1)
-    return np.ascontiguousarray(pixels[np.newaxis])
 
 
 # --- benchmark settings ------------------------------------------------------------------------------

@@ -61,7 +61,9 @@ def tiny_jpeg() -> bytes:
     import cv2
     import numpy as np
 
-    photos = sorted((REPO.parent / "shared" / "images" / "imagenet-dev").glob("*.JPEG"))
+    from udfs.shared_assets import IMAGENET_DEV
+
+    photos = sorted(IMAGENET_DEV.glob("*.JPEG"))
     if photos:
         image = cv2.resize(cv2.imread(str(photos[0])), (80, 60), interpolation=cv2.INTER_AREA)
     else:

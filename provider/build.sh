@@ -4,9 +4,9 @@
 #   - presets.json from `python -m udfs.preset_data` and the packaged labels (one source of truth);
 #   - JNA's classes and its native dispatch library (Debian: libjna-java, libjna-jni);
 #   - the CPU set of OpenVINO's native libraries from the installed openvino wheel, plus
-#     libturbojpeg (Debian: libturbojpeg0), with a MANIFEST naming them and their fingerprint.
+#     libturbojpeg (Debian: libturbojpeg0), with a MANIFEST of their SHA-256 sums and a fingerprint.
 # Nothing native is committed: everything is copied from this machine at build time.
-# Prints the jar path on success.   PYTHON=/path/to/venv/python provider/build.sh
+# Prints the jar path on success.   PYTHON=/path/to/venv/python [JAR_DIR=udfs/lib] provider/build.sh
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -61,8 +61,11 @@ mkdir -p "$native"
 cp "$turbojpeg" "$native/libturbojpeg.so.0"
 (
     cd "$native"
-    fingerprint="$(sha256sum -- * | sha256sum | cut -c1-16)"
-    { echo "$fingerprint"; ls -1; } > "$tmp/MANIFEST"
+    # line 1: a fingerprint of the whole set (the folder they are extracted to); then each file's
+    # SHA-256, which NativeLibraries checks before anything is loaded
+    sums="$(sha256sum -- *)"
+    fingerprint="$(echo "$sums" | sha256sum | cut -c1-16)"
+    { echo "$fingerprint"; echo "$sums"; } > "$tmp/MANIFEST"
     mv "$tmp/MANIFEST" MANIFEST
 )
 
@@ -80,4 +83,4 @@ for file in metadata.distribution("openvino").files or []:
         shutil.copy(file.locate(), f"{sys.argv[1]}/openvino-{file.name}")
 PY
 
-package_jar "$classes" "$root/udfs/lib/flink-openvino-model.jar"
+package_jar "$classes" "${JAR_DIR:-$root/udfs/lib}/flink-openvino-model.jar"

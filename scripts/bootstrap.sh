@@ -18,5 +18,5 @@ if [ ! -f "$stamp" ]; then
     "$venv/bin/python" -m pip install --quiet -e "$root[test,int8]"
     rm -f "$venv"/.installed-* && touch "$stamp"
 fi
-"$venv/bin/python" -m udfs.format_jar >/dev/null
+"$venv/bin/python" -m udfs.jars >/dev/null
 PY="$venv/bin/python"

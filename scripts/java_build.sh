@@ -14,7 +14,9 @@ require_jdk() {
 # The wheel's Flink jars, ':'-separated.
 pyflink_classpath() {
     local pyflink
-    pyflink="$("${PYTHON:-python3}" -c 'import pyflink, os; print(os.path.dirname(pyflink.__file__))')" || {
+    # __path__, not __file__: apache-flink-libraries alone (the wheel build's requirement) has no
+    # pyflink/__init__.py, so there pyflink is a namespace package.
+    pyflink="$("${PYTHON:-python3}" -c 'import pyflink; print(list(pyflink.__path__)[0])')" || {
         echo "build: cannot import pyflink with ${PYTHON:-python3}; set PYTHON to the project's venv python" >&2
         exit 1
     }

@@ -5,7 +5,7 @@
 --
 -- ${IMAGES_DIR} is substituted from the environment: our SQL runner does it, sql-client users run
 --   IMAGES_DIR=/abs/path/to/images envsubst < sql/10_images.sql > /tmp/10_images.sql
--- The connector ships in the project's jar: print its path with `python -m udfs.format_jar`
+-- The connector ships in the project's jar: print its path with `python -m udfs.jars`
 -- and pass it as `sql-client.sh -j <path>` or run `ADD JAR '<path>';` first.
 --
 -- Optional: 'source.monitor-interval' = '10 s' keeps discovering new files (streaming mode;

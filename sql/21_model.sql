@@ -1,7 +1,7 @@
 -- The classifier as a catalog model, served inside the TaskManagers' JVMs by the 'openvino' model
 -- provider (CREATE MODEL + ML_PREDICT): no Python worker, no model server.
 --
--- The provider ships in its own jar (OpenVINO's CPU libraries inside): `python -m udfs.format_jar
+-- The provider ships in its own jar (OpenVINO's CPU libraries inside): `python -m udfs.jars
 -- openvino` prints its path; our SQL runner predefines ${OPENVINO_JAR}, ${MODEL_PRESET}
 -- (resnet50) and ${MODEL_PATH} (empty: the preset's file in ~/.cache/flink-image-udfs/models).
 -- SQL-client users export the three and run `envsubst`, or pass the jar with `-j` and drop ADD JAR.

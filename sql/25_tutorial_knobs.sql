@@ -2,7 +2,7 @@
 -- than taken from the resnet50 preset: the same recipe, so the same classes (tests/test_resnet50.py
 -- checks it on 500 photos). Run it between the functions and the query:
 --   python -m udfs.sql -i sql/10_images.sql -i sql/20_functions.sql -i sql/25_tutorial_knobs.sql \
---       -f sql/30_classify.sql
+--       -i sql/29_sinks.sql -f sql/30_classify.sql
 -- `python -m udfs.config` lists every classify.* option.
 
 SET 'classify.model' = 'resnet50';                   -- model type; a file of your own: classify.model-path

@@ -1,5 +1,5 @@
-"""Shared test paths and data: the read-only assets in ../shared (see its README), through
-``bench.common``, which the benchmarks use too."""
+"""Shared test paths and data: the read-only assets in ../shared (see its README; another folder:
+FLINK_IMAGE_UDFS_SHARED), through ``udfs.shared_assets``, which the benchmarks use too."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 import udfs.preprocess  # noqa: F401  before any cv2 import: sets OpenCV's pixel cap for the session
-from bench.common import REPO, SHARED, imagenet_truth, model_options  # noqa: F401  (for the tests)
+from udfs.shared_assets import SHARED, imagenet_truth, missing, model_options  # noqa: F401  (for the tests)
+
 from ci_skips import register as register_ci_skip_policy
 
 pytest_plugins = ["pytester"]  # tests/test_ci_skips.py runs pytest sessions of its own
 CI_ALLOWED_SKIPS = Path(__file__).with_name("ci_allowed_skips.txt")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config):
@@ -22,7 +24,7 @@ def pytest_configure(config):
     register_ci_skip_policy(config, CI_ALLOWED_SKIPS)
 
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (shared test assets) not available")
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=missing())
 
 
 # The environment as it was before any Flink job ran here: a PyFlink Python worker in loopback

@@ -10,6 +10,7 @@ The ``oversize.jpg`` entry only becomes an error when the table caps file size b
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -243,6 +244,55 @@ def patch_jp2_size(jp2: bytes, width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def patch_tiff_tag(tiff: bytes, tag: int, value: int) -> bytes:
+    """Set a one-value SHORT or LONG tag of the first IFD (e.g. StripByteCounts, 279)."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    data = bytearray(tiff)
+    ifd = struct.unpack_from(order + "I", data, 4)[0]
+    for entry in range(struct.unpack_from(order + "H", data, ifd)[0]):
+        at = ifd + 2 + 12 * entry
+        found, kind, count = struct.unpack_from(order + "HHI", data, at)
+        if found == tag:
+            assert count == 1, (tag, count)
+            struct.pack_into(order + "HHII", data, at, tag, 4, 1, value)  # as a LONG
+            return bytes(data)
+    raise ValueError(f"no tag {tag}")
+
+
+def deep_png(width: int, height: int, bit_depth: int = 16, colour_type: int = 6) -> bytes:
+    """A small PNG whose header declares width x height of 16-bit RGBA (8 bytes per pixel)."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_scan_bounds(jpeg: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each scan: its SOS segment and entropy-coded data."""
+    next_marker = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")  # after entropy-coded data
+    bounds, position = [], 2
+    while position + 4 <= len(jpeg) and jpeg[position + 1] != 0xD9:
+        length = struct.unpack_from(">H", jpeg, position + 2)[0]
+        if jpeg[position + 1] == 0xDA:
+            end = next_marker.search(jpeg, position + 2 + length).end() - 2
+            bounds.append((position, end))
+            position = end
+        else:
+            position += 2 + length
+    return bounds
+
+
+def scan_bomb_jpeg(width: int, height: int, repeats: int) -> bytes:
+    """A grey progressive JPEG whose last scan (an AC refinement of a few bytes) is repeated
+    ``repeats`` times: libjpeg applies every repeat to the whole image (with a warning), so a file
+    of tens of kB keeps a decoder busy for seconds to minutes."""
+    grey = np.full((height, width), 128, np.uint8)
+    jpeg = encode(grey, ".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_QUALITY, 90])
+    start, end = jpeg_scan_bounds(jpeg)[-1]
+    return jpeg[:end] + jpeg[start:end] * repeats + jpeg[end:]
+
+
 def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
     """Insert an APP1 Exif segment holding only the Orientation tag (0x0112) after SOI."""
     ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
@@ -304,6 +354,9 @@ def corpus_files() -> dict[str, tuple[bytes, Expectation]]:
         "bomb.hdr": (bomb_hdr(30_000, 30_000), error("HDR declaring 30000x30000", "too many pixels: declared 30000x30000")),
         "bomb.jp2": (patch_jp2_size(encode(image[:64, :64], ".jp2"), 20_000, 20_000), error("JPEG 2000 declaring 20000x20000 (no header parser: OpenCV's cap)", "too many pixels: JPEG 2000 over OpenCV's process-wide cap")),
         "zero_width.png": (bomb_png(0, 10), error("PNG declaring width 0", "truncated or corrupt PNG")),
+        "strip_bomb.tiff": (patch_tiff_tag(tiny_tiff, 279, 2**31 - 16), error("16x16 TIFF whose StripByteCounts says 2 GiB", "truncated or corrupt TIFF: strip 0 declares 2147483632 bytes")),
+        "deep_bomb.png": (deep_png(5000, 5000), error("PNG declaring 5000x5000 16-bit RGBA: under the pixel cap, 200 MB of samples", "too many bytes to decode: declared 5000x5000, 4 channels of 2 bytes")),
+        "scan_bomb.jpg": (scan_bomb_jpeg(256, 256, 600), error("progressive JPEG repeating its last scan 600 times", "too many scans: JPEG with more than 500 scans")),
         "oversize.jpg": (
             jpeg + b"\0" * (OVERSIZE_BYTES - len(jpeg)),
             Expectation("valid JPEG padded to 1.2 MB, over the table's 1 mb cap", table_error="image is NULL"),

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bench import peers, run
+from bench import memory, peers, run
 
 
 def exit_message(main, monkeypatch, capsys, *args: str) -> str:
@@ -45,3 +45,10 @@ def test_profiles_are_attributed_by_what_the_code_does_waits_left_out():
                    JVM_WORK) == "reading files (whole-file source)"
     assert work_of(["java.util.HashMap.get", "org.apache.flink.api.python.shaded.io.grpc.internal.ServerImpl.run"],
                    JVM_WORK) == "Beam / gRPC / Netty (to and from Python)"
+
+
+def test_memory_refuses_unknown_presets_and_paths(monkeypatch, capsys):
+    message = exit_message(memory.main, monkeypatch, capsys, "--presets", "resnet50,resnet5O")
+    assert "--presets: unknown resnet5O; choose from resnet50, efficientnet_lite0, mobilenet_v2_quant" in message
+    message = exit_message(memory.main, monkeypatch, capsys, "--paths", "udf,jvm")
+    assert "--paths: unknown jvm; choose from udf, ml_predict" in message

@@ -1,21 +1,17 @@
 """Jobs on a real standalone Flink cluster (``python -m udfs.cluster``): a JobManager and two
-TaskManagers with two slots each, started once per session from the apache-flink wheel in a
+TaskManagers with two slots each, started once per module from the apache-flink wheel in a
 temporary work dir on free ports and always stopped. Prometheus scrapes it in the metrics test."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 from functools import cache
 from pathlib import Path
 
@@ -25,60 +21,24 @@ from udfs.cluster import Cluster
 from udfs.cluster.conf import flink_home
 from udfs.cluster.prometheus import scrape_config
 
-from conftest import REPO as ROOT, SHARED, subprocess_env
+from cluster_jobs import (  # noqa: F401  (model_sql: a fixture; free_port*: for tests/test_model_provider.py)
+    ASSETS_MISSING, MODEL, MODEL_OPTIONS, PHOTOS, TEST_TASKMANAGER_MEMORY, StreamingJob, free_port, free_port_range,
+    land_batch, model_sql, photos, read_json_lines, row_counts, wait_for_rows, wait_until,
+)
+from conftest import REPO as ROOT, subprocess_env
 from deploy_files import local_job_args, manifest
 from prometheus_server import PrometheusServer
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
-PHOTOS = SHARED / "images" / "photos"
-MODEL = SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"
 SQL = ROOT / "sql"
 GRAFANA_DASHBOARD = ROOT / "deploy" / "grafana" / "flink-image-udfs.json"
-CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
+CLASSIFY_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")]
 
-if not (PHOTOS.is_dir() and MODEL.is_file()):
-    pytest.skip(f"{SHARED} (photos, mobilenet model) not available", allow_module_level=True)
+if ASSETS_MISSING:
+    pytest.skip(ASSETS_MISSING, allow_module_level=True)
 
-MODEL_OPTIONS = {"classify.model": "mobilenet_v2_quant", "classify.model-path": str(MODEL), "classify.precision": "f32"}
-MODEL_SQL = "".join(f"SET '{key}' = '{value}';\n" for key, value in MODEL_OPTIONS.items())
 TASKMANAGERS, SLOTS = 2, 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def free_port_range(count: int) -> str:
-    """``count`` consecutive ports that are free now, in Flink's range syntax."""
-    def free(port: int) -> bool:
-        with socket.socket() as s:
-            try:
-                s.bind(("localhost", port))
-                return True
-            except OSError:
-                return False
-
-    for _ in range(100):
-        base = random.randrange(20000, 60000)
-        if all(free(port) for port in range(base, base + count)):
-            return f"{base}-{base + count - 1}"
-    raise RuntimeError(f"no {count} consecutive free ports")
-
-
-def photos() -> list[Path]:
-    return sorted(p for p in PHOTOS.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
-
-
-def read_json_lines(directory: Path) -> list[dict]:
-    """Rows of the committed part files (hidden in-progress/pending files excluded)."""
-    rows = []
-    for file in sorted(directory.rglob("*")):
-        if file.is_file() and not file.name.startswith((".", "_")):
-            rows += [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-    return rows
 
 
 @cache
@@ -96,7 +56,7 @@ def expected_labels(top_k: int) -> dict[str, list[str]]:
     return {f.name: [label for label, _, _ in p.top_k] for f, p in zip(files, predictions)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped before tests/test_cluster_ha.py starts its own
 def cluster(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("flink-cluster"), base_env=subprocess_env())
     try:
@@ -106,7 +66,7 @@ def cluster(tmp_path_factory):
                 "jobmanager.rpc.port": str(free_port()),
                 # JobManager, TaskManagers and the replacement started after the crash test
                 "metrics.reporter.prom.port": free_port_range(TASKMANAGERS + 2),
-                "taskmanager.memory.process.size": "2048m",
+                **TEST_TASKMANAGER_MEMORY,
             },
         )
         yield cluster
@@ -116,13 +76,6 @@ def cluster(tmp_path_factory):
         for pid in left:  # stop() already escalates to SIGKILL; belt and braces
             os.kill(pid, signal.SIGKILL)
         assert not cluster.processes()
-
-
-@pytest.fixture
-def model_sql(tmp_path) -> Path:
-    path = tmp_path / "00_model.sql"
-    path.write_text(MODEL_SQL)
-    return path
 
 
 def submit(cluster: Cluster, args: list[str], timeout: float = 180, **kwargs) -> subprocess.CompletedProcess:
@@ -265,7 +218,8 @@ def test_flink_deployment_job_runs_on_the_cluster(cluster, resnet50_model, tmp_p
 
     spec = manifest()["spec"]
     jar = flink_home() / "opt" / spec["job"]["jarURI"].rsplit("/", 1)[-1]
-    python = {key: sys.executable for key in spec["flinkConfiguration"] if key.startswith("python.")}
+    python = {key: sys.executable for key in ("python.executable", "python.client.executable")
+              if key in spec["flinkConfiguration"]}
     out = tmp_path / "out"
     command = [cluster.script("flink"), "run", "-m", cluster.rest_address, "-p", "2",
                *(f"-D{key}={value}" for key, value in python.items()),
@@ -282,135 +236,6 @@ def test_flink_deployment_job_runs_on_the_cluster(cluster, resnet50_model, tmp_p
     assert rows[str(PHOTOS / "hot_dog.jpg")]["label"] == "hotdog"
 
 
-STREAMING_SQL = """SET 'execution.checkpointing.interval' = '2 s';
-SET 'execution.checkpointing.mode' = 'EXACTLY_ONCE';
-SET 'restart-strategy.type' = 'fixed-delay';
-SET 'restart-strategy.fixed-delay.attempts' = '60';
-SET 'restart-strategy.fixed-delay.delay' = '2 s';
-SET 'python.fn-execution.bundle.time' = '100';
-SET 'python.fn-execution.arrow.batch.size' = '8';
-SET 'python.fn-execution.bundle.size' = '8';
-
-CREATE TABLE images (
-  image BYTES,
-  path STRING NOT NULL METADATA FROM 'file.path'
-) WITH (
-  'connector' = 'filesystem',
-  'path' = '${IMAGES_DIR}',
-  'format' = 'whole-file',
-  'source.monitor-interval' = '1 s'
-);
-
-CREATE TEMPORARY TABLE predictions (path STRING, label STRING, class_id INT, error STRING) WITH (
-  'connector' = 'filesystem',
-  'path' = '${OUTPUT_DIR}',
-  'format' = 'json',
-  -- row formats roll part files only by size/time (default 30 min); rolled files are committed
-  -- (made visible) by the next completed checkpoint
-  'sink.rolling-policy.rollover-interval' = '1 s',
-  'sink.rolling-policy.check-interval' = '1 s'
-);
-
-INSERT INTO predictions
-SELECT path, p.label, p.class_id, p.error FROM (SELECT path, classify_resnet50(image) AS p FROM images);
-"""
-
-
-class StreamingJob:
-    """A streaming classification job of ``folder/watched`` into ``folder/out``, submitted detached
-    (``submit -d``: the SQL runner prints the job ID and returns while the job runs on);
-    ``cancel()`` or ``stop_with_savepoint()`` ends it. A job resumed from a savepoint uses the same
-    folder."""
-
-    def __init__(self, cluster: Cluster, folder: Path, model_sql: Path, parallelism: int = 2,
-                 savepoint: str | None = None):
-        self.cluster = cluster
-        self.watched, self.out = folder / "watched", folder / "out"
-        self.watched.mkdir(parents=True, exist_ok=True)
-        script = folder / "streaming.sql"
-        script.write_text(STREAMING_SQL)
-        command = cluster.submit_command(["--mode", "streaming", "-i", str(model_sql), "-f", str(script)],
-                                         parallelism=parallelism, savepoint=savepoint, detached=True)
-        client = subprocess.run(command, env={**cluster.env(), "IMAGES_DIR": str(self.watched), "OUTPUT_DIR": str(self.out)},
-                                capture_output=True, text=True, timeout=120)
-        output = client.stdout + client.stderr
-        assert client.returncode == 0, f"client exited {client.returncode}: {output[-3000:]}"
-        submitted = re.search(r"Submitted job ([0-9a-f]{32}), not waiting for it \(detached\)", output)
-        assert submitted, f"no job ID in the detached client's output: {output[-3000:]}"
-        self.job_id = submitted.group(1)
-        self.wait_running(90)
-
-    def _wait(self, condition, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            if self.details()["state"] in ("FAILED", "CANCELED", "FINISHED"):
-                raise AssertionError(f"job {self.job_id} is {self.details()['state']} while waiting for {what}")
-            time.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-    def details(self) -> dict:
-        return self.cluster.rest.get(f"/jobs/{self.job_id}")
-
-    def checkpoints(self) -> dict:
-        return self.cluster.rest.get(f"/jobs/{self.job_id}/checkpoints")
-
-    def running(self) -> bool:
-        details = self.details()
-        return details["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in details["vertices"])
-
-    def wait_running(self, timeout: float) -> None:
-        self._wait(self.running, timeout, "all tasks RUNNING")
-
-    def metrics(self) -> dict[str, float]:
-        """The classify.* metrics summed over subtasks, by short name (``images``...)."""
-        totals: dict[str, float] = {}
-        for vertex in self.details()["vertices"]:
-            base = f"/jobs/{self.job_id}/vertices/{vertex['id']}/metrics"
-            names = [m["id"] for m in self.cluster.rest.get(base) if ".classify." in m["id"]]
-            if not names:
-                continue
-            for metric in self.cluster.rest.get(base + "?get=" + ",".join(names)):
-                short = metric["id"].split(".classify.", 1)[1]
-                try:
-                    totals[short] = totals.get(short, 0) + float(metric["value"])
-                except ValueError:
-                    pass
-        return totals
-
-    def land(self, source: Path, name: str) -> float:
-        """Copy ``source`` into the watched dir atomically (hidden name, then rename)."""
-        hidden = self.watched / f".{name}.tmp"
-        shutil.copyfile(source, hidden)
-        os.replace(hidden, self.watched / name)
-        return time.time()
-
-    def committed(self) -> list[dict]:
-        return read_json_lines(self.out) if self.out.exists() else []
-
-    def stop_with_savepoint(self, directory: Path) -> str:
-        """Savepoint, then the job FINISHES (the savepoint can complete just before)."""
-        savepoint = self.cluster.rest.stop_with_savepoint(self.job_id, str(directory))
-        self._wait_state(("FINISHED", "FAILED", "CANCELED"), 60)
-        return savepoint
-
-    def cancel(self) -> None:
-        if self.details()["state"] not in ("FINISHED", "CANCELED", "FAILED"):
-            try:
-                self.cluster.rest.cancel(self.job_id)
-            except urllib.error.HTTPError as error:
-                if error.code != 409:  # 409: the job is already stopping
-                    raise
-            self._wait_state(("CANCELED", "FAILED", "FINISHED"), 60)
-
-    def _wait_state(self, states, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.details()["state"] not in states:
-            time.sleep(0.5)
-
-
 def test_detached_submit_refuses_a_query(cluster, tmp_path):
     """A query prints its rows, which a detached client cannot: a clear error, and no job left running."""
     script = tmp_path / "query.sql"
@@ -424,17 +249,6 @@ def test_detached_submit_refuses_a_query(cluster, tmp_path):
     started = [job for job in cluster.rest.jobs() if job["jid"] not in known]
     assert started and all(cluster.rest.get(f"/jobs/{job['jid']}")["state"] in ("CANCELING", "CANCELED")
                            for job in started)
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 1.0):
-    """Poll ``condition`` until it returns a truthy value (returned); fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout} s waiting for {what}"
-            return value
-        time.sleep(interval)
 
 
 @pytest.fixture
@@ -498,39 +312,6 @@ def test_udf_metrics_in_rest_api_and_prometheus(cluster, prometheus, model_sql, 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def wait_for_rows(job: StreamingJob, names: set[str], timeout: float, seen: dict[str, float] | None = None) -> dict[str, float]:
-    """Poll committed output until every name in ``names`` has a row; {name: first seen time}."""
-    seen = {} if seen is None else seen
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now = time.time()
-        for row in job.committed():
-            seen.setdefault(Path(row["path"]).name, now)
-        if names <= set(seen):
-            return seen
-        time.sleep(0.1)
-    missing = sorted(names - set(seen))
-    raise AssertionError(f"rows missing after {timeout} s: {missing[:10]} ({len(missing)} in all)")
-
-
-def row_counts(job: StreamingJob) -> dict[str, int]:
-    """Committed rows per file name, each expected to be 1 (exactly once), every one classified."""
-    counts: dict[str, int] = {}
-    for row in job.committed():
-        assert row["label"] is not None and row["error"] is None, row
-        name = Path(row["path"]).name
-        counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def land_batch(job: StreamingJob, prefix: str, count: int) -> set[str]:
-    images = photos()
-    names = {f"{prefix}_{i:02d}.jpg" for i in range(count)}
-    for i, name in enumerate(sorted(names)):
-        job.land(images[i % len(images)], name)
-    return names
 
 
 def test_rescale_with_savepoint(cluster, model_sql, tmp_path):
@@ -640,3 +421,99 @@ def test_streaming_latency_and_taskmanager_crash(cluster, model_sql, tmp_path):
         # back to full strength for the tests after this one
         cluster.add_taskmanager()
         cluster.wait_ready(TASKMANAGERS, timeout=120)
+
+
+INDEX_SQL = """SET 'execution.checkpointing.interval' = '1 s';
+SET 'execution.checkpointing.mode' = 'EXACTLY_ONCE';
+SET 'restart-strategy.type' = 'fixed-delay';
+SET 'restart-strategy.fixed-delay.attempts' = '60';
+SET 'restart-strategy.fixed-delay.delay' = '2 s';
+ADD JAR '${OPENVINO_JAR}';
+
+CREATE TABLE arrivals (path STRING, n INT, embedding ARRAY<FLOAT>) WITH (
+  'connector' = 'filesystem', 'path' = '${IMAGES_DIR}', 'format' = 'json', 'source.monitor-interval' = '500 ms'
+);
+CREATE TABLE seen (path STRING, n INT, embedding ARRAY<FLOAT>) WITH (
+  'connector' = 'image-index', 'path' = '${INDEX_DIR}', 'dimension' = '8'
+);
+INSERT INTO seen SELECT * FROM arrivals;
+"""
+
+
+def test_index_sink_exactly_once_across_taskmanager_crash(cluster, tmp_path):
+    """A streaming INSERT into an image-index table while one of the two TaskManagers running it is
+    killed (kill -9): after the restart from the last checkpoint every row is stored exactly once
+    (the killed subtask's uncommitted segment is never committed; the source replays its rows)."""
+    import numpy as np
+
+    from udfs.index_files import committed_segments, read_index
+
+    watched, index = tmp_path / "arrivals", tmp_path / "index"
+    watched.mkdir()
+    script = tmp_path / "index.sql"
+    script.write_text(INDEX_SQL)
+    command = cluster.submit_command(["--mode", "streaming", "-f", str(script)], parallelism=2, detached=True)
+    client = subprocess.run(command, env={**cluster.env(), "IMAGES_DIR": str(watched), "INDEX_DIR": str(index)},
+                            capture_output=True, text=True, timeout=180)
+    output = client.stdout + client.stderr
+    assert client.returncode == 0, output[-3000:]
+    job = re.search(r"Submitted job ([0-9a-f]{32})", output).group(1)
+
+    def details() -> dict:
+        return cluster.rest.get(f"/jobs/{job}")
+
+    def running() -> bool:
+        state = details()
+        return state["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in state["vertices"])
+
+    def land(number: int, rows: int = 20) -> None:
+        payload = "".join(json.dumps({"path": f"f{number}-{i}", "n": number * rows + i,
+                                      "embedding": [float(number + 1), float(i + 1), 1, 2, 3, 4, 5, 6]}) + "\n"
+                          for i in range(rows))
+        hidden = watched / f".{number}.json"
+        hidden.write_text(payload)
+        os.replace(hidden, watched / f"{number}.json")
+
+    files, killed = 0, False
+    try:
+        wait_until(running, 120, "the index job to run", interval=0.5)
+        placement = {s["taskmanager-id"] for v in details()["vertices"]
+                     for s in cluster.rest.get(f"/jobs/{job}/vertices/{v['id']}")["subtasks"]}
+        assert len(placement) == TASKMANAGERS, placement
+        for _ in range(15):
+            land(files)
+            files += 1
+            time.sleep(0.3)
+        wait_until(lambda: read_index(index)[1], 60, "a first committed segment")
+        pids = cluster.taskmanager_pids()
+        os.kill(pids[0], signal.SIGKILL)
+        killed = True
+        for _ in range(15):  # files keep landing while the job restarts
+            land(files)
+            files += 1
+            time.sleep(0.3)
+        wait_until(lambda: cluster.rest.get(f"/jobs/{job}/checkpoints")["counts"]["restored"] >= 1 and running(),
+                   120, "the job to run again from a checkpoint", interval=0.5)
+        for _ in range(5):
+            land(files)
+            files += 1
+        expected = files * 20
+        wait_until(lambda: len(read_index(index)[1]) >= expected, 120, f"{expected} stored rows")
+        time.sleep(3)  # a few more checkpoints: duplicates would show up now
+        vectors, rows = read_index(index)
+        numbers = [row["n"] for row in rows]
+        duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+        orphans = [p.name for p in index.iterdir() if p.name.endswith(".inprogress")]
+        print(f"index exactly-once: {len(rows)} rows for {expected} sent in {len(committed_segments(index))} segments, "
+              f"duplicates {duplicates[:10]}, uncommitted in-progress files left by the crash: {len(orphans)}")
+        assert sorted(numbers) == list(range(expected))
+        row = rows[numbers.index(expected - 1)]
+        expected_vector = np.array([files, 20, 1, 2, 3, 4, 5, 6], dtype=np.float64)
+        np.testing.assert_allclose(vectors[numbers.index(expected - 1)], expected_vector / np.linalg.norm(expected_vector), rtol=1e-6)
+        assert row["path"] == f"f{files - 1}-19"
+    finally:
+        if details()["state"] not in ("FINISHED", "CANCELED", "FAILED"):
+            cluster.rest.cancel(job)
+        if killed:  # back to full strength for the tests after this one
+            cluster.add_taskmanager()
+            cluster.wait_ready(TASKMANAGERS, timeout=120)

@@ -12,9 +12,10 @@ import yaml
 
 from udfs.cluster import Cluster, ClusterError
 from udfs.cluster.__main__ import main
-from udfs.cluster.conf import merged_config, write_conf_dir
+from udfs.cluster.conf import merged_config, with_high_availability, write_conf_dir
 from udfs.cluster.prometheus import check_ports_suffice, parse_ports, reporter_ports, scrape_config
 from udfs.cluster.submit import PACKAGE_DIR, flink_run_command
+from udfs.cluster.zookeeper import server_jar
 from udfs.config_file import read_config_file
 
 REPORTER = {"metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"}
@@ -37,6 +38,33 @@ def test_conf_dir_has_the_merged_config_and_a_worker_line_per_taskmanager(tmp_pa
     assert (tmp_path / "conf" / "workers").read_text().splitlines() == ["localhost"] * 3
     assert (tmp_path / "conf" / "masters").read_text() == "localhost:8555\n"
     assert (tmp_path / "conf" / "log4j.properties").is_file()
+
+
+def test_high_availability_conf_has_the_zookeeper_a_master_per_jobmanager_and_durable_checkpoints(tmp_path):
+    config = with_high_availability(merged_config({"rest.port": "8555"}), tmp_path, zookeeper_port=2999)
+    assert config["high-availability.type"] == "zookeeper"
+    assert config["high-availability.zookeeper.quorum"] == "localhost:2999"
+    assert config["high-availability.storageDir"] == (tmp_path / "ha").as_uri()
+    assert config["execution.checkpointing.dir"] == (tmp_path / "checkpoints").as_uri()
+    assert int(config["high-availability.zookeeper.client.session-timeout"]) < 60000  # conf/cluster/config.yaml
+    given = with_high_availability({"high-availability.storageDir": "s3://bucket/ha",
+                                    "high-availability.zookeeper.quorum": "zk1:2181,zk2:2181"}, tmp_path, None)
+    assert given["high-availability.storageDir"] == "s3://bucket/ha"  # what the user set wins
+    assert given["high-availability.zookeeper.quorum"] == "zk1:2181,zk2:2181"  # an ensemble: no ZooKeeper of its own
+    write_conf_dir(tmp_path / "conf", config, taskmanagers=1, jobmanager_ports=[8555, 8556])
+    assert (tmp_path / "conf" / "masters").read_text() == "localhost:8555\nlocalhost:8556\n"
+
+
+def test_high_availability_refuses_bad_set_ups_before_starting_anything(tmp_path, monkeypatch):
+    cluster = Cluster(tmp_path / "cluster")
+    with pytest.raises(ClusterError, match="--standby-port must differ from the REST port 8555"):
+        cluster.start(ha=True, port=8555, standby_port=8555)
+    with pytest.raises(ClusterError, match="add-jobmanager needs a cluster started with --ha"):
+        cluster.add_jobmanager()
+    assert not cluster.processes() and not (tmp_path / "cluster" / "conf").exists()
+    monkeypatch.setenv("ZOOKEEPER_JAR", str(tmp_path / "missing.jar"))
+    with pytest.raises(ClusterError, match="--ha needs ZooKeeper \\(apt-get install -y zookeeper"):
+        server_jar()
 
 
 def test_port_ranges():
@@ -67,6 +95,15 @@ def test_start_refuses_bad_counts_before_starting_anything(tmp_path):
         cluster.start(taskmanagers=3, overrides={"metrics.reporter.prom.port": "9250-9251"})
     with pytest.raises(ClusterError, match="'rest.port' must be an integer"):
         cluster.start(overrides={"rest.port": "eighty"})
+    assert not cluster.processes() and not (tmp_path / "cluster" / "conf").exists()
+
+
+@pytest.mark.flink  # Flink's own memory calculation (BashJavaUtils) runs in a JVM
+def test_start_refuses_a_taskmanager_memory_split_flink_refuses(tmp_path):
+    cluster = Cluster(tmp_path / "cluster")
+    with pytest.raises(ClusterError, match="Flink refuses this TaskManager memory configuration: .*Task Off-Heap "
+                                           "Memory \\(2.000gb .* exceed configured Total Flink Memory"):
+        cluster.start(overrides={"taskmanager.memory.process.size": "1024m", "taskmanager.memory.task.off-heap.size": "2g"})
     assert not cluster.processes() and not (tmp_path / "cluster" / "conf").exists()
 
 

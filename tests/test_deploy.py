@@ -17,8 +17,8 @@ from udfs.config_file import read_config_file
 from udfs.presets import get_preset
 
 from conftest import REPO
-from deploy_files import (DASHBOARD, DEPLOY, build_args, copied_from_checkout, final_stage, job_args, manifest,
-                          model_dir, run_commands)
+from deploy_files import (DASHBOARD, DEPLOY, build_args, copied_from_checkout, dockerfile, final_stage, job_args,
+                          manifest, model_dir, run_commands)
 
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 
@@ -56,7 +56,20 @@ def test_manifest_runs_the_wheels_flink_version(flink_version):
 def test_image_is_the_same_flink_and_pyflink(flink_version):
     assert build_args()["FLINK_IMAGE"].startswith(f"flink:{flink_version}-")
     assert f'pip install --no-cache-dir "apache-flink=={flink_version}"' in run_commands()
-    assert "format/build.sh" in run_commands(), "the format jar is built into the installed package"
+    assert "pip install --no-cache-dir ." in run_commands(), "the wheel build puts both jars into the package"
+
+
+def test_build_stage_copies_what_the_wheel_build_reads():
+    """pyproject.toml, the package, and what MANIFEST.in lists for the sdist (the Java sources,
+    the build scripts and backend, the data files)."""
+    needed = {"pyproject.toml", "MANIFEST.in", "README.md", "udfs"}
+    for line in (REPO / "MANIFEST.in").read_text().splitlines():
+        if line.split()[:1] in (["graft"], ["include"]):
+            needed |= {path.split("/")[0] for path in line.split()[1:]}
+    stages = [i for i, (kind, _) in enumerate(dockerfile()) if kind == "FROM"] + [len(dockerfile())]
+    [build] = [dockerfile()[start:end] for start, end in zip(stages, stages[1:]) if dockerfile()[start][1].endswith(" AS build")]
+    copied = {source for kind, arguments in build if kind == "COPY" for source in arguments.split()[:-1]}
+    assert needed <= copied, needed - copied
 
 
 def test_python_is_the_images_virtualenv():
@@ -103,6 +116,23 @@ def test_prometheus_reporter_as_on_the_standalone_cluster():
     assert config[factory] == local[factory]
     annotations = manifest()["spec"]["podTemplate"]["metadata"]["annotations"]
     assert reporter_ports(config) == [int(annotations["prometheus.io/port"])]
+
+
+def test_kubernetes_high_availability_keeps_its_state_on_the_shared_volume():
+    """A JobManager pod that dies is replaced and recovers the job: Kubernetes HA, with job graphs
+    and checkpoints on the volume every pod mounts (not in a pod's own file system)."""
+    spec = manifest()["spec"]
+    config = spec["flinkConfiguration"]
+    assert config["high-availability.type"] == "kubernetes"
+    assert spec["serviceAccount"], "leader election edits ConfigMaps: the operator's service account may"
+    (container,) = spec["podTemplate"]["spec"]["containers"]
+    mounts = [mount["mountPath"] for mount in container["volumeMounts"]]
+    for key in ("high-availability.storageDir", "execution.checkpointing.dir", "execution.checkpointing.savepoint-dir"):
+        path = config[key].removeprefix("file://")
+        assert any(path.startswith(mount + "/") for mount in mounts), f"{key}: {config[key]} is on no shared volume"
+    claims = {volume["persistentVolumeClaim"]["claimName"] for volume in spec["podTemplate"]["spec"]["volumes"]}
+    assert claims, "the state outlives the pods only on a persistent volume"
+    assert spec["jobManager"].get("replicas", 1) >= 1
 
 
 def test_grafana_dashboard_queries_the_udfs_metrics():

@@ -15,7 +15,7 @@ from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
 pytestmark = [pytest.mark.flink, pytest.mark.slow, needs_shared]
 
 PHOTOS = SHARED / "images" / "photos"
-SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/21_model.sql", "-f", "sql/31_ml_predict.sql"]
+SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/21_model.sql", "-i", "sql/29_sinks.sql", "-f", "sql/31_ml_predict.sql"]
 
 
 @pytest.mark.parametrize("run", [1, 2])

@@ -1,7 +1,7 @@
 """Hostile input and misconfiguration: nothing crashes, nothing is lost, every error is clear.
 
-The generated corpus (tests/corpus.py) goes through a real Flink batch job and through
-``ImageClassifier.classify`` directly; decompression bombs are decoded in fresh subprocesses to
+The generated corpus (tests/corpus.py) goes through ``ImageClassifier.classify`` directly (through
+real Flink jobs of both paths: test_golden.py); decompression bombs are decoded in fresh subprocesses to
 measure their peak memory; a missing model file fails the job naming ``classify.model-path``.
 """
 
@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
 from udfs.classifier import ImageClassifier
 from udfs.config import load_config
+from udfs.preprocess import ImageDecodeError, decode_image
 
 from conftest import REPO, SHARED, needs_shared, subprocess_env
-from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files
+from corpus import build_corpus, corpus_files, scan_bomb_jpeg
 from test_classify_flink import MOBILENET, classify_folder
 
 
@@ -53,21 +55,8 @@ def test_corpus_directly_through_the_classifier(corpus):
         check(name, expectations[name].expected_error(through_table=False), prediction.label, prediction.error)
 
 
-@pytest.mark.flink
-@needs_shared
-def test_corpus_through_a_flink_job(corpus, capsys):
-    folder, expectations = corpus
-    rows = classify_folder(folder, MOBILENET, **OVERSIZE_TABLE_OPTIONS)  # the job must succeed
-    assert sorted(rows) == sorted(expectations), "rows out = rows in"
-    for name, expectation in sorted(expectations.items()):
-        label, class_id, probability, top_ids, top_probabilities, error = rows[name]
-        check(name, expectation.expected_error(through_table=True), label, error)
-        if error is not None:
-            assert (class_id, probability, top_ids, top_probabilities) == (None, None, None, None), name
-    with capsys.disabled():
-        print("\n[hostile corpus through Flink]")
-        for name in sorted(rows):
-            print(f"  {name:20} {rows[name][0] or ''!s:24} {rows[name][-1] or ''}")
+# The corpus through real Flink jobs (the UDF and ML_PREDICT), with one table of expectations
+# for both paths: tests/test_golden.py.
 
 
 # --- decompression bombs: peak memory -----------------------------------------------------------
@@ -89,6 +78,7 @@ print(json.dumps({"peak_kb": int(hwm.split()[1]),
 """
 
 BOMBS = ["bomb.png", "bomb.jpg", "bomb.tiff", "bomb_deflate.tiff", "bomb.ppm", "bomb.hdr", "bomb.jp2"]
+BYTE_BOMBS = {"strip_bomb.tiff": "truncated or corrupt TIFF: strip 0", "deep_bomb.png": "too many bytes to decode"}
 
 
 def measure(path, max_pixels: int = 50_000_000, **env: str) -> dict:
@@ -112,6 +102,12 @@ def test_bombs_cost_no_more_memory_than_a_photo(corpus, capsys):
         lines.append(f"  {bomb:17} peak {result['peak_kb'] / 1024:.0f} MB ({extra_mb:+.0f} MB), "
                      f"{result['seconds'] * 1000:.1f} ms: {result['outcome']}")
         assert extra_mb < 50, (bomb, result)
+    for bomb, refusal in BYTE_BOMBS.items():  # under the pixel cap: refused by bytes
+        result = measure(folder / bomb)
+        assert refusal in result["outcome"], (bomb, result)
+        extra_mb = (result["peak_kb"] - baseline["peak_kb"]) / 1024
+        lines.append(f"  {bomb:17} peak {result['peak_kb'] / 1024:.0f} MB ({extra_mb:+.0f} MB): {result['outcome']}")
+        assert extra_mb < 50, (bomb, result)
     # Control: with both caps lifted the same measurement sees the bomb's allocation.
     uncapped = measure(folder / "bomb_deflate.tiff", max_pixels=10**9, OPENCV_IO_MAX_IMAGE_PIXELS=str(10**9))
     extra_mb = (uncapped["peak_kb"] - baseline["peak_kb"]) / 1024
@@ -119,6 +115,29 @@ def test_bombs_cost_no_more_memory_than_a_photo(corpus, capsys):
     assert extra_mb > 200, uncapped
     with capsys.disabled():
         print("\n[bomb peak RSS, cap on]\n" + "\n".join(lines))
+
+
+def timed(decode) -> tuple[float, str]:
+    started = time.perf_counter()
+    try:
+        outcome = f"shape {decode().shape}"
+    except ImageDecodeError as error:
+        outcome = str(error)
+    return time.perf_counter() - started, outcome
+
+
+def test_scan_bomb_is_refused_before_it_costs_time(capsys):
+    """A 512x512 progressive JPEG repeating its last scan 600 times (a few kB): refused by the
+    marker walk at once; decoding it anyway (the control, scan limit lifted) applies every scan."""
+    bomb = scan_bomb_jpeg(512, 512, 600)
+    refused_seconds, refused = timed(lambda: decode_image(bomb, 50_000_000))
+    decoded_seconds, decoded = timed(lambda: decode_image(bomb, 50_000_000, max_jpeg_scans=10**6))
+    with capsys.disabled():
+        print(f"\n[scan bomb, {len(bomb)} bytes] refused in {refused_seconds * 1000:.1f} ms ({refused}); "
+              f"decoded with the limit lifted in {decoded_seconds * 1000:.0f} ms ({decoded})")
+    assert refused == "too many scans: JPEG with more than 500 scans > max 500"
+    assert decoded == "shape (512, 512, 3)"
+    assert decoded_seconds > 20 * refused_seconds  # the walk is a pass over the bytes, the decode 600 passes over the image
 
 
 def test_bomb_files_are_small():

@@ -8,6 +8,7 @@ starts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -18,20 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from py4j.java_gateway import get_field
+from py4j.protocol import Py4JJavaError
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from udfs import settings
 from udfs.catalog import create_images_table
 from udfs.config import OPTIONS
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 from udfs.functions import RESULT_COLUMNS
 from udfs.model_provider import MODEL_OUTPUT_COLUMNS, create_classifier_model, provider_options
 from udfs.preset_data import preset_document
 from udfs.presets import get_preset
 
 from conftest import REPO, SHARED, model_options, needs_shared, subprocess_env
-from corpus import OVERSIZE_TABLE_OPTIONS, build_corpus, corpus_files
+from corpus import build_corpus, corpus_files, scan_bomb_jpeg
 from test_classify_flink import F32, MOBILENET, classify_folder, top1_top5
 
 IMAGENET_DEV = SHARED / "images" / "imagenet-dev"
@@ -97,11 +100,13 @@ def test_jar_carries_the_presets_and_natives_and_accepts_every_shared_option():
     with zipfile.ZipFile(provider_jar_path()) as jar:
         names = set(jar.namelist())
         assert json.loads(jar.read("dev/flinkimageudfs/model/presets.json")) == json.loads(json.dumps(preset_document()))
-        manifest = jar.read("dev/flinkimageudfs/model/native/linux-x86-64/MANIFEST").decode().split()
+        lines = jar.read("dev/flinkimageudfs/model/native/linux-x86-64/MANIFEST").decode().splitlines()
+        sums = dict(reversed(line.split()) for line in lines[1:])  # file name -> SHA-256
+        for name, sha256 in sums.items():
+            assert hashlib.sha256(jar.read(f"dev/flinkimageudfs/model/native/linux-x86-64/{name}")).hexdigest() == sha256
     assert {"com/sun/jna/linux-x86-64/libjnidispatch.so", "META-INF/services/org.apache.flink.table.factories.Factory"} <= names
-    assert any(name.startswith("libopenvino_c.so") for name in manifest)
-    assert {"libopenvino_intel_cpu_plugin.so", "libturbojpeg.so.0"} <= set(manifest)
-    assert all(f"dev/flinkimageudfs/model/native/linux-x86-64/{name}" in names for name in manifest[1:])
+    assert any(name.startswith("libopenvino_c.so") for name in sums)
+    assert {"libopenvino_intel_cpu_plugin.so", "libturbojpeg.so.0"} <= set(sums)
 
     t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()))
     create_classifier_model(t_env)  # puts the jar on the gateway's class path
@@ -123,14 +128,18 @@ def test_jar_carries_the_presets_and_natives_and_accepts_every_shared_option():
 def test_java_crops_equal_opencv_crops(tmp_path):
     """Decode + resize + crop in Java (TurboJPEG, javax.imageio) against udfs.preprocess (OpenCV)
     on every shared photo and every decodable corpus file: byte-identical for the presets' policy."""
+    from py4j.protocol import Py4JJavaError
+
     from udfs.presets import Preprocessing
-    from udfs.preprocess import decode_image, needed_shorter_side, resize_and_crop
+    from udfs.preprocess import ImageDecodeError, decode_image, needed_shorter_side, resize_and_crop
+
+    from golden import OPENCV_ONLY
 
     t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()))
     create_classifier_model(t_env)
     jvm = get_gateway().jvm
     decoder = jvm.dev.flinkimageudfs.model.image.ImageDecoder()
-    build_corpus(tmp_path)
+    expectations = build_corpus(tmp_path)
     files = sorted(IMAGENET_DEV.glob("*.JPEG")) + sorted(PHOTOS.iterdir()) + sorted(tmp_path.iterdir())
     for policy, tolerance in [("resize-shorter-side-then-crop", 0), ("center-crop", 1), ("stretch", 1)]:
         preprocessing = Preprocessing(resize_policy=policy)
@@ -139,10 +148,20 @@ def test_java_crops_equal_opencv_crops(tmp_path):
         compared, identical = 0, 0
         for file in files:
             data = file.read_bytes()
+            refused = {}
             try:
                 expected = resize_and_crop(decode_image(data, 50_000_000, None, min_side or None), preprocessing)
+            except ImageDecodeError as error:
+                refused["OpenCV"] = error
+            try:
                 decoded = decoder.decode(data, 50_000_000, 1 << 30, min_side)
-            except Exception:  # refused by either side: the corpus tests check the errors
+            except Py4JJavaError as error:
+                refused["Java"] = error.java_exception.getMessage()
+            if refused:  # only where the corpus expects an error (its tests check which): never a shared photo
+                expectation = expectations.get(file.name)
+                may_fail = expectation is not None and (expectation.expected_error(through_table=False) is not None
+                                                        or file.name in OPENCV_ONLY)
+                assert may_fail, f"{policy}: {file} refused by {refused}"
                 continue
             crop = jvm.dev.flinkimageudfs.model.image.ResizeAndCrop.apply(decoded, java_preprocessing)
             actual = np.frombuffer(bytes(crop), np.uint8).reshape(expected.shape)
@@ -207,39 +226,37 @@ def test_sync_and_async_give_the_same_rows():
 
 # --- hostile input --------------------------------------------------------------------------------
 
-# Formats OpenCV reads and the provider's decoders (TurboJPEG, javax.imageio) do not.
-UNSUPPORTED = {"image.webp", "image.ppm", "image.pgm", "image.hdr", "image.jp2", "bomb.ppm", "bomb.hdr", "bomb.jp2"}
-
-
-def provider_expectation(name: str, expectation) -> str | None:
-    return "unsupported format" if name in UNSUPPORTED else expectation.expected_error(through_table=True)
+# The hostile corpus through ML_PREDICT (async and sync) and through the UDF, with one table of
+# expectations: tests/test_golden.py.
 
 
 @pytest.mark.flink
-@pytest.mark.parametrize("mode", ["async", "sync"])
-def test_hostile_corpus_gives_one_row_per_file(mode, tmp_path, capsys):
-    expectations = build_corpus(tmp_path)
-    rows = predict_folder(tmp_path, MOBILENET, runtime={"async": str(mode == "async").lower()},
-                          **OVERSIZE_TABLE_OPTIONS)  # the job must succeed
-    assert sorted(rows) == sorted(expectations), "rows out = rows in"
-    for name, expectation in sorted(expectations.items()):
-        label, class_id, probability, top_ids, top_probabilities, error = rows[name]
-        expected = provider_expectation(name, expectation)
-        if expected is None:
-            assert error is None and label, f"{name}: expected a prediction, got error {error!r}"
-        else:
-            assert error and expected in error, f"{name}: expected an error containing {expected!r}, got {error!r}"
-            assert (label, class_id, probability, top_ids, top_probabilities) == (None,) * 5, name
-    assert sum(provider_expectation(n, e) is None for n, e in expectations.items()) >= 12  # valid, unusual images
+def test_java_decoder_refuses_a_scan_bomb_before_it_costs_time(capsys):
+    """A scan bomb like test_hostile_input's through the provider's decoder (TurboJPEG):
+    refused by the marker walk at once; with the limit lifted (TJFLAG_LIMITSCANS off too) every
+    scan is applied."""
+    t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()))
+    create_classifier_model(t_env)  # puts the jar on the gateway's class path
+    jvm = get_gateway().jvm
+    decoder = jvm.dev.flinkimageudfs.model.image.ImageDecoder()
+    decoder.decode(corpus_files()["exif6.jpg"][0], 50_000_000, 1 << 30, 500, 0)  # loads TurboJPEG
+    bomb = scan_bomb_jpeg(1024, 1024, 600)  # larger than the Python test's: a py4j call costs ~30 ms
+    timings = {}
+    for limit in (500, 10**6):
+        started = time.perf_counter()
+        try:
+            decoded = decoder.decode(bomb, 50_000_000, 1 << 30, limit, 0)
+            outcome = f"{get_field(decoded, 'width')}x{get_field(decoded, 'height')}"
+        except Py4JJavaError as error:
+            outcome = error.java_exception.getMessage()
+        timings[limit] = (time.perf_counter() - started, outcome)
+    decoder.close()
     with capsys.disabled():
-        print(f"\n[hostile corpus through ML_PREDICT, {mode}]")
-        for name in sorted(rows):
-            print(f"  {name:20} {rows[name][0] or ''!s:24} {rows[name][-1] or ''}")
-
-
-def test_corpus_formats_the_provider_refuses_are_real_files():
-    files = corpus_files()
-    assert UNSUPPORTED <= set(files)
+        print(f"\n[scan bomb in Java] refused in {timings[500][0] * 1000:.1f} ms, decoded with the limit lifted in "
+              f"{timings[10**6][0] * 1000:.0f} ms ({timings[10**6][1]})")
+    assert "too many scans: JPEG with more than 500 scans > max 500" in timings[500][1]
+    assert timings[10**6][1] == "1024x1024"
+    assert timings[10**6][0] > 10 * timings[500][0]
 
 
 # --- one JVM, several jobs ------------------------------------------------------------------------
@@ -311,7 +328,9 @@ def test_a_subset_of_the_output_columns_in_any_order():
     with t_env.execute_sql("SELECT name, error, top_labels FROM ML_PREDICT(TABLE images, MODEL short, DESCRIPTOR(image))").collect() as rows:
         rows = [tuple(row) for row in rows]
     assert len(rows) == len(list(PHOTOS.iterdir()))
-    assert all(len(top) <= 2 for _, error, top in rows if error is None)
+    assert [row for row in rows if row[1] is not None] == [], "every shared photo is classified"
+    assert all(1 <= len(top) <= 2 and all(top) for _, _, top in rows)  # top-k without zero-probability padding
+    assert any(len(top) == 2 for _, _, top in rows)
 
 
 @pytest.mark.flink
@@ -327,8 +346,8 @@ def test_missing_model_file_fails_the_job_naming_model_path(tmp_path):
 
 # --- SQL scripts, embedded and on a standalone cluster -----------------------------------------------
 
-MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-f", str(SQL / "31_ml_predict.sql")]
-UDF_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-f", str(SQL / "30_classify.sql")]
+MODEL_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "31_ml_predict.sql")]
+UDF_SCRIPTS = ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")]
 
 
 def read_json_lines(directory: Path) -> dict[str, dict]:
@@ -387,13 +406,14 @@ def test_an_installed_openvino_instead_of_the_jars_copy(tmp_path):
 def cluster(tmp_path_factory):
     """A cluster of this module's own, stopped when its tests are done."""
     from udfs.cluster import Cluster
+    from cluster_jobs import TEST_TASKMANAGER_MEMORY
     from test_cluster import free_port, free_port_range
 
     cluster = Cluster(tmp_path_factory.mktemp("flink-cluster"), base_env=subprocess_env())
     try:
         cluster.start(port=free_port(), timeout=180, overrides={
             "jobmanager.rpc.port": str(free_port()), "metrics.reporter.prom.port": free_port_range(2),
-            "taskmanager.memory.process.size": "2048m"})
+            **TEST_TASKMANAGER_MEMORY})
         yield cluster
     finally:
         cluster.stop()

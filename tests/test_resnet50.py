@@ -52,7 +52,7 @@ def test_tutorial_knobs_give_the_preset_classes(f32_rows, tmp_path):
     result = run_sql_runner(
         "--set", "classify.precision=f32",
         "-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-i", "sql/25_tutorial_knobs.sql",
-        "-f", "sql/30_classify.sql",
+        "-i", "sql/29_sinks.sql", "-f", "sql/30_classify.sql",
         env={"IMAGES_DIR": str(IMAGENET_DEV), "OUTPUT_DIR": str(output)},
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -9,7 +9,7 @@ from udfs.presets import Preprocessing, get_preset
 from udfs.preprocess import decode_image, resize_and_crop
 from udfs.runtime import AUTO_BATCH_SIZE, ClassificationRuntime, _SharedModel, prepare_model, preprocessing_model
 
-from bench.common import reference_input
+from udfs.reference_preprocessing import reference_input
 from conftest import SHARED, needs_shared
 
 CROP = 8

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.flink, needs_shared]
 MOBILENET = model_options("mobilenet_v2_quant")
 MODEL_ARGS = [arg for key, value in MOBILENET.items() for arg in ("--set", f"{key}={value}")]
 SAMPLES = REPO / "samples" / "images"
-SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-f", "sql/30_classify.sql"]
+SCRIPTS = ["-i", "sql/10_images.sql", "-i", "sql/20_functions.sql", "-i", "sql/29_sinks.sql", "-f", "sql/30_classify.sql"]
 FINAL_LINE = re.compile(r"^Job Runtime: \d+ ms, (\d+) images, [\d.]+ images/s", re.MULTILINE)
 GRPC_LINES = ("absl::InitializeLog", "fork_posix.cc", "Other threads are currently calling into gRPC")
 
@@ -182,8 +182,9 @@ def test_table_api_job_logs_progress_lines_and_reports_runtime_and_throughput(tm
     assert [int(n) for n in FINAL_LINE.findall(result.stdout)] == [samples]
     progress = result.stderr.splitlines()
     assert progress and "\r" not in result.stderr, result.stderr
+    # progress lines only, and on a slow machine the notice that nothing was classified for a while
     assert all(re.fullmatch(rf"\d/{samples} images \(\d+%\), \d+ errors(, .* images/s.*)?", line)
-               for line in progress), progress
+               or line.startswith("No image classified for ") for line in progress), progress
     written = json_lines(output)
     assert len(written) == samples and all(row["error"] is None for row in written)
 
@@ -229,7 +230,7 @@ def test_streaming_demo_classifies_files_as_they_land_and_stops_on_ctrl_c(tmp_pa
             (incoming / f".{name}.part").write_bytes((SAMPLES / name).read_bytes())
             (incoming / f".{name}.part").rename(incoming / name)
             wait_for(lambda: predicted(name), f"prediction for {name}")
-        assert any("hotdog" in line for line in lines if predicted("hot_dog.jpg"))
+        assert any(f"{incoming / 'hot_dog.jpg'}, hotdog, " in line for line in lines), lines  # its label
         wait_for(lambda: len(json_lines(output)) == 2, "JSON lines committed by a checkpoint", 120)
         assert len(processes_with(marker)) >= 2, "the runner and its JVM carry the marker"
     finally:
@@ -299,7 +300,7 @@ def test_files_landing_together_on_a_fresh_worker_are_all_classified(tmp_path):
     runner = subprocess.Popen(
         [sys.executable, "-m", "udfs.sql", "--mode", "streaming", *MODEL_ARGS, "--set", "parallelism.default=4",
          "--set", "execution.checkpointing.interval=5s", "-i", "sql/10_images.sql", "-i", "sql/15_watch_images.sql",
-         "-i", "sql/20_functions.sql", "-f", "sql/30_classify.sql"],
+         "-i", "sql/20_functions.sql", "-i", "sql/29_sinks.sql", "-f", "sql/30_classify.sql"],
         cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=subprocess_env(IMAGES_DIR=str(incoming), OUTPUT_DIR=str(output), MONITOR_INTERVAL="1 s"),
     )

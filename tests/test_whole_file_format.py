@@ -25,8 +25,9 @@ from pyflink.table.explain_detail import ExplainDetail
 from pyflink.table.udf import udf
 
 from udfs.catalog import IMAGES_COLUMNS, create_images_table, sql_string, use_format_jar
+from udfs.failures import failure_message
 
-from conftest import SHARED
+from conftest import SHARED, missing
 
 # Bytes that break line-oriented formats: LF, CRLF, NUL and a lone CR.
 TRICKY = b"line1\nline2\r\n\x00\x00nul\rend"
@@ -93,32 +94,52 @@ def collect(t_env: TableEnvironment, sql: str) -> list:
         return list(rows)
 
 
+class _Rows(queue.Queue):
+    """A running query's rows; a failure of its job, which the reader puts in their place, is
+    raised by ``get`` with its cause (instead of ``get`` waiting out its timeout)."""
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        item = super().get(block, timeout)
+        if isinstance(item, Exception):
+            raise AssertionError(f"the streaming job failed: {failure_message(item)}") from item
+        return item
+
+
 @contextmanager
-def streaming_rows(t_env: TableEnvironment, sql: str) -> Iterator[queue.Queue]:
+def streaming_rows(t_env: TableEnvironment, sql: str) -> Iterator[_Rows]:
     """Runs an unbounded query; yields a queue of its rows as ``(first column, bytes of the
-    second)``, filled by a thread, and cancels the job on exit."""
+    second)``, filled by a thread, and cancels the job on exit. A job that fails before that
+    fails the test with its cause."""
     result = t_env.execute_sql(sql)
     rows = result.collect()
-    received: queue.Queue = queue.Queue()
+    received = _Rows()
+    cancelled = threading.Event()
+    failures: list[Exception] = []
 
     def drain() -> None:
         try:
             for row in rows:
                 received.put((row[0], bytes(row[1])))
-        except Exception:  # the job was cancelled
-            pass
+        except Exception as error:
+            if not cancelled.is_set():  # not the end of the job this context cancels
+                failures.append(error)
+                received.put(error)
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
         yield received
     finally:
-        # PyFlink's CompletableFuture.result() takes no timeout: wait for it in a helper thread.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(result.get_job_client().cancel().result).result(timeout=60)
+        cancelled.set()
+        if not failures:  # a failed job is over (and its MiniCluster may be gone)
+            # PyFlink's CompletableFuture.result() takes no timeout: wait for it in a helper thread.
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(result.get_job_client().cancel().result).result(timeout=60)
         rows.close()
         reader.join(timeout=60)
     assert not reader.is_alive()
+    if failures:
+        raise AssertionError(f"the streaming job failed: {failure_message(failures[0])}") from failures[0]
 
 
 def sha256(data: bytes) -> str:
@@ -512,7 +533,7 @@ def test_streaming_source_picks_up_new_files(
 # --- the shared ImageNet sample ----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not (SHARED / "images" / "imagenet-dev").is_dir(), reason="no ../shared")
+@pytest.mark.skipif(not (SHARED / "images" / "imagenet-dev").is_dir(), reason=missing("imagenet-dev photos"))
 @pytest.mark.flink
 def test_imagenet_dev_folder(batch_env: TableEnvironment, kind: str) -> None:
     folder = SHARED / "images" / "imagenet-dev"
@@ -549,11 +570,28 @@ def test_sql_script_declares_the_same_columns_as_the_python_helper():
 
 
 def test_missing_jar_without_sources_says_how_to_build_it(tmp_path, monkeypatch):
-    """An install that carries neither the jar nor the Java sources (a wheel built too early)."""
-    from udfs import format_jar
+    """An install that carries neither the jar nor the Java sources (not from our wheel build)."""
+    from udfs import jars
 
-    monkeypatch.setattr(format_jar, "JAR", tmp_path / "udfs" / "lib" / "flink-whole-file-format.jar")
-    monkeypatch.setattr(format_jar, "_SOURCES", tmp_path / "format" / "src" / "main")
-    monkeypatch.setattr(format_jar, "_BUILD_SCRIPT", tmp_path / "format" / "build.sh")
-    with pytest.raises(RuntimeError, match=r"no Java sources to build it from: in a checkout, run `bash format/build.sh` before `pip install \.`"):
-        format_jar.jar_path()
+    monkeypatch.setattr(jars, "JAR", tmp_path / "udfs" / "lib" / "flink-whole-file-format.jar")
+    monkeypatch.setattr(jars, "_SOURCES", tmp_path / "format" / "src" / "main")
+    monkeypatch.setattr(jars, "_BUILD_SCRIPT", tmp_path / "format" / "build.sh")
+    with pytest.raises(RuntimeError, match=r"no Java sources to build it from: reinstall from a wheel built by `pip wheel \.`"):
+        jars.jar_path()
+
+
+def test_installed_jar_without_sources_is_used_as_is(tmp_path, monkeypatch):
+    """An install without sources: its jar is the jar, whatever the files' times say (installers
+    write files in any order; here udfs/presets.py is newer than the provider jar)."""
+    import os
+
+    from udfs import jars
+
+    jar = tmp_path / "udfs" / "lib" / "flink-openvino-model.jar"
+    jar.parent.mkdir(parents=True)
+    jar.write_bytes(b"PK")
+    (tmp_path / "udfs" / "presets.py").write_text("")
+    os.utime(jar, (0, 0))
+    monkeypatch.setattr(jars, "_ROOT", tmp_path)
+    monkeypatch.setattr(jars, "PROVIDER_JAR", jar)
+    assert jars.provider_jar_path() == jar

@@ -7,7 +7,7 @@ import os
 from pyflink.common.configuration import Configuration
 from pyflink.table import TableEnvironment
 
-from udfs.format_jar import jar_url
+from udfs.jars import jar_url
 
 _PIPELINE_JARS = "pipeline.jars"
 

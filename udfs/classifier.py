@@ -25,13 +25,11 @@ from udfs.preprocess import (
     needed_shorter_side,
     resize_and_crop,
 )
+from udfs.rules import NULL_IMAGE_ERROR, split_labels  # shared with the Java provider (presets.json)
 from udfs.runtime import ClassificationRuntime
 from udfs.stall import Report, StallGuard
 
 log = logging.getLogger(__name__)
-
-# The images table reads a file over its 'max-file-size' as a row with a NULL image.
-NULL_IMAGE_ERROR = "image is NULL (no bytes; a file over the images table's max-file-size is read as NULL)"
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ def load_labels(path: Path | None, resource: str = "imagenet1k.txt") -> list[str
             text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ValueError(f"classify.labels-path: cannot read labels '{path}': {error}") from None
-    labels = text.splitlines()
+    labels = split_labels(text)
     if not labels:
         raise ValueError(f"classify.labels-path: no labels in '{path}'")
     return labels
@@ -64,7 +62,7 @@ def prepare_crop(data: bytes, config: ClassifierConfig, min_side: int | None) ->
     """One encoded image as the model's u8 BGR crop: decoded (``min_side``: reduced JPEG decoding,
     see ``needed_shorter_side``), resized and cropped; raises ImageDecodeError. The classifier's
     step, also the calibration input of ``udfs.quantize``."""
-    image = decode_image(data, config.max_pixels, config.max_image_bytes, min_side)
+    image = decode_image(data, config.max_pixels, config.max_image_bytes, min_side, config.max_jpeg_scans)
     return resize_and_crop(image, config.preprocessing)
 
 

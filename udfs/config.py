@@ -201,9 +201,15 @@ OPTIONS: tuple[Option, ...] = (
            choices=presets.RESIZE_POLICIES, default_text="from preset"),
     Option("classify.max-pixels", "int", 50_000_000,
            "Images whose declared width x height exceeds this are refused before decoding "
-           "(decompression-bomb guard).", minimum=1),
+           "(decompression-bomb guard), and so are images whose decoded samples (width x height x "
+           "channels x bytes per sample, e.g. 8 bytes per pixel for 16-bit RGBA) exceed 3 bytes "
+           "per allowed pixel.", minimum=1),
     Option("classify.max-image-bytes", "int", 64 * 1024 * 1024,
            "Encoded images larger than this are refused.", minimum=1),
+    Option("classify.max-jpeg-scans", "int", 500,
+           "JPEGs with more scans than this are refused before decoding: a small progressive JPEG "
+           "can repeat a scan thousands of times and keep a decoder busy for minutes. 500 is "
+           "libjpeg-turbo's own limit.", minimum=1),
     Option("classify.call-timeout", "duration", 300.0,
            "A UDF call that makes no progress (no image decoded, no inference finished) for "
            "this long fails with an error naming the stage it was stuck in, so that Flink "
@@ -247,6 +253,7 @@ class ClassifierConfig:
     top_k: int
     max_pixels: int
     max_image_bytes: int
+    max_jpeg_scans: int
     call_timeout: float  # seconds; 0 = unguarded
     cache_dir: Path | None
 
@@ -282,6 +289,7 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
         top_k=values["classify.top-k"],
         max_pixels=values["classify.max-pixels"],
         max_image_bytes=values["classify.max-image-bytes"],
+        max_jpeg_scans=values["classify.max-jpeg-scans"],
         call_timeout=values["classify.call-timeout"],
         cache_dir=values["classify.cache-dir"],
     )

@@ -10,7 +10,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
-JOB_CONF = Path(__file__).resolve().parents[1] / "conf" / "job.yaml"
+from udfs.package_data import data_path
+
+JOB_CONF = data_path("conf/job.yaml")
 
 
 def read_config_file(path: Path) -> dict[str, str]:

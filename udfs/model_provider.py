@@ -16,7 +16,7 @@ from pyflink.table import TableEnvironment
 
 from udfs.catalog import sql_string, use_jar
 from udfs.config import PREFIX
-from udfs.format_jar import provider_jar_path
+from udfs.jars import provider_jar_path
 
 PROVIDER = "openvino"
 

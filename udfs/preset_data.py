@@ -3,7 +3,8 @@
 ``python -m udfs.preset_data`` prints the document; ``provider/build.sh`` packs it into the
 ``openvino`` provider's jar, so Java reads the same presets (preprocessing, labels, expected
 accuracy) and the same option defaults, ranges and descriptions as ``udfs.presets`` and
-``udfs.config``: one source of truth, no copy to keep in step.
+``udfs.config``, and the shared rules of ``udfs.rules`` (error texts, labels parsing, softmax
+detection): one source of truth, no copy to keep in step.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from udfs import config, presets
+from udfs import config, presets, rules
 
 
 def _preset(entry: presets.ModelEntry) -> dict[str, Any]:
@@ -44,6 +45,7 @@ def preset_document() -> dict[str, Any]:
         "default_preset": presets.DEFAULT,
         "presets": {name: _preset(entry) for name, entry in presets.PRESETS.items()},
         "options": [_option(option) for option in config.OPTIONS],
+        "rules": rules.rules_document(),
     }
 
 

@@ -1,6 +1,7 @@
-"""Progress of a running bounded job, read from Flink's REST API (the embedded MiniCluster's or
-the cluster's): images classified (the UDF's ``classify.images`` counter) of the files the job's
-whole-file tables read, errors (``classify.errors``), rate and ETA.
+"""Progress of a running job, read from Flink's REST API (the embedded MiniCluster's or the
+cluster's) and nothing else: images classified (the ``classify.images`` counter of the UDF or the
+model provider) of the files the job's whole-file sources found (their enumerators' ``filesFound``
+metric), errors (``classify.errors``), rate and ETA.
 
 On a terminal the status line is redrawn every second; otherwise (a log file, a pipe, the output
 of `flink run`) a plain line is printed every ``log_interval`` (30 s), so short jobs print none and
@@ -17,22 +18,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, TextIO, TypeVar
-from urllib.parse import urlparse
 
 from py4j.protocol import Py4JError
 from pyflink.common import JobClient
-from pyflink.java_gateway import get_gateway
 from pyflink.table import TableEnvironment, TableResult
 
-WHOLE_FILE = "whole-file"  # the connector, and the format of the filesystem connector
 IMAGES_METRIC = ".classify.images"
 ERRORS_METRIC = ".classify.errors"
 LOG_INTERVAL = 30.0  # seconds between progress lines when the output is not a terminal
@@ -40,6 +36,7 @@ STALL_NOTICE = 120.0  # seconds without a classified image, rows waiting, before
 CANCEL_GRACE = 20.0  # seconds a cancelled job gets to stop after Ctrl-C
 STOPPED = 130  # exit status after Ctrl-C, as a shell reports SIGINT
 STOPPED_MESSAGE = "Stopped (Ctrl-C): the running job was cancelled."
+FILES_FOUND_METRIC = ".filesFound"  # the whole-file connector's enumerators (coordinator metrics)
 _RECORDS_IN = ".numRecordsIn"
 _RECORDS_OUT = ".numRecordsOut"
 _PYTHON_OPERATOR = "PythonCalc["  # metric ids of a Python UDF operator: "PythonCalc[2].numRecordsIn"
@@ -48,7 +45,6 @@ _PYTHON_OPERATOR = "PythonCalc["  # metric ids of a Python UDF operator: "Python
 class JobStuckError(KeyboardInterrupt):
     """Ctrl-C cancelled the job, but it did not stop within the grace period."""
 T = TypeVar("T")
-_SCANNED_TABLE = re.compile(r"TableSourceScan\(table=\[\[([^,\[\]]+), ([^,\[\]]+), ([^,\[\]]+)")
 
 
 @dataclass(frozen=True)
@@ -194,29 +190,6 @@ def summary(runtime_ms: int, images: int | None) -> str:
     return line
 
 
-def count_files(path: str) -> int | None:
-    """Files Flink's file source reads under ``path`` (a local path or ``file:`` URI; None for
-    other file systems): everything below it, except names starting with '.' or '_' (files and
-    folders alike, as Flink's ``DefaultFileFilter``)."""
-    uri = urlparse(path)
-    if uri.scheme not in ("", "file"):
-        return None
-    root = Path(uri.path if uri.scheme else path)
-
-    def visible(name: str) -> bool:
-        return not name.startswith((".", "_"))
-
-    if not visible(root.name) or not root.exists():
-        return 0
-    if root.is_file():
-        return 1
-    count = 0
-    for _, folders, files in os.walk(root):
-        folders[:] = [name for name in folders if visible(name)]
-        count += sum(map(visible, files))
-    return count
-
-
 def rest_url(t_env: TableEnvironment) -> str | None:
     """The REST address of the cluster running ``t_env``'s jobs, from its configuration: the
     cluster's (``flink run`` sets ``rest.address``/``rest.port``) or the embedded MiniCluster's
@@ -255,6 +228,7 @@ class JobProgress:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-progress", daemon=True)
         self._metric_ids: dict[str, list[str]] = {}  # vertex id -> its classify.* and rows-in metric ids
+        self._coordinator_ids: dict[str, list[str]] = {}  # vertex id -> its enumerator's filesFound
         self._first: tuple[float, int] | None = None  # (time, images) when images were first seen
         self._last_classified: tuple[float, int] = (time.monotonic(), 0)  # (time, images) of the last change
         self._stall_reported = False
@@ -263,12 +237,7 @@ class JobProgress:
 
     def __enter__(self) -> JobProgress:
         if self._url is not None:
-            try:
-                self.total = self._files_found()
-            except (OSError, ValueError, KeyError, Py4JError):
-                pass  # progress without a total
-            if self._show or self._stall_notice:
-                self._thread.start()
+            self._thread.start()  # polls even when nothing is shown: the final line wants the total
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -288,7 +257,7 @@ class JobProgress:
                 self._poll()
             except (OSError, ValueError, KeyError, Py4JError):
                 continue  # not up yet, or gone: the job has ended
-            notice = self._stall()
+            notice = self._stall() if self._stall_notice else None
             if notice:
                 if shown:
                     self._stream.write("\r\x1b[K")
@@ -317,7 +286,13 @@ class JobProgress:
             for metric in self._vertex_metrics(vertex["id"]):
                 suffix = next(s for s in totals if metric["id"].endswith(s))
                 totals[suffix] += int(float(metric["sum"]))
-        images, errors = totals[IMAGES_METRIC], totals[ERRORS_METRIC]
+        # A standalone cluster's REST API lists no metrics of Python workers (they do reach
+        # reporters such as Prometheus): there, the rows out of the Python operators count.
+        images = totals[IMAGES_METRIC] or totals[_RECORDS_OUT]
+        errors = totals[ERRORS_METRIC]
+        found = sum(self._files_found(vertex["id"]) for vertex in job["vertices"])
+        if found:
+            self.total = found
         now = time.monotonic()
         if self._first is None and images:
             self._first = (now, images)
@@ -325,10 +300,11 @@ class JobProgress:
         if self._first is not None and images > self._first[1]:
             rate = (images - self._first[1]) / (now - self._first[0])
         done = images + totals[_RECORDS_OUT]  # either moving is progress
-        if done != self._last_classified[1]:
+        waiting = max(totals[_RECORDS_IN] - totals[_RECORDS_OUT], 0)
+        if done != self._last_classified[1] or not waiting:
+            # the clock starts again at every classified row, and while no row waits
             self._last_classified = (now, done)
             self._stall_reported = False
-        waiting = max(totals[_RECORDS_IN] - totals[_RECORDS_OUT], 0)
         self.progress = Progress(images, errors, self.total, rate, waiting=waiting)
 
     def _stall(self) -> str | None:
@@ -359,24 +335,14 @@ class JobProgress:
             ids = self._metric_ids[vertex] = [i for i in classify + rows if i in available]
         return self._get(f"{base}?get={','.join(ids)}&agg=sum") if ids else []
 
-    def _files_found(self) -> int:
-        """Files under the paths of the whole-file tables that the job's plan scans."""
-        plan = self._get(f"/jobs/{self._job_id}/plan")
-        descriptions = [node["description"] for node in plan["plan"]["nodes"]]
-        tables = {match.groups() for text in descriptions for match in _SCANNED_TABLE.finditer(text)}
-        counts = [count_files(path) for path in filter(None, map(self._whole_file_path, tables))]
-        return sum(c for c in counts if c is not None)
-
-    def _whole_file_path(self, identifier: tuple[str, str, str]) -> str | None:
-        jvm = get_gateway().jvm
-        found = self._t_env._j_tenv.getCatalogManager().getTable(
-            jvm.org.apache.flink.table.catalog.ObjectIdentifier.of(*identifier)
-        )
-        if not found.isPresent():
-            return None
-        options = found.get().getResolvedTable().getOptions()
-        if options.get("connector") == WHOLE_FILE or (
-            options.get("connector") == "filesystem" and options.get("format") == WHOLE_FILE
-        ):
-            return options.get("path")
-        return None
+    def _files_found(self, vertex: str) -> int:
+        """Files the whole-file source of ``vertex`` found so far (0: none, or not known yet)."""
+        base = f"/jobs/{self._job_id}/vertices/{vertex}/jm-operator-metrics"
+        try:
+            if not self._coordinator_ids.get(vertex):
+                self._coordinator_ids[vertex] = [m["id"] for m in self._get(base)
+                                                 if m["id"].endswith(FILES_FOUND_METRIC)]
+            ids = self._coordinator_ids[vertex]
+            return sum(int(float(m["value"])) for m in self._get(f"{base}?get={','.join(ids)}")) if ids else 0
+        except OSError:  # a REST API without coordinator metrics: progress without a total
+            return 0

@@ -1,6 +1,6 @@
 """Run Flink SQL script files without the SQL client (the SQL-runner pattern of Flink's
 Kubernetes operator examples): ``python -m udfs.sql -i sql/10_images.sql -i sql/20_functions.sql
--f sql/30_classify.sql``.
+-i sql/29_sinks.sql -f sql/30_classify.sql``.
 
 Statements end with ``;``. Supported besides everything ``TableEnvironment.execute_sql`` runs:
 ``--`` and ``/* */`` comments, ``SET 'key' = 'value'`` (applied to the table config;
@@ -35,7 +35,8 @@ from pyflink.table import ResultKind, TableEnvironment
 from udfs import presets, settings
 from udfs.config_file import parse_key_values
 from udfs.failures import failure_message
-from udfs.format_jar import jar_path, provider_jar_path
+from udfs.package_data import data_path
+from udfs.jars import jar_path, provider_jar_path
 from udfs.progress import LOG_INTERVAL, STALL_NOTICE, exit_status_after_ctrl_c, wait_for_job
 from udfs.sql_script import ScriptError, Statement, split_statements, substitute
 
@@ -74,10 +75,22 @@ def run_files(t_env: TableEnvironment, files: list[Path], variables: Mapping[str
                 raise ScriptError(f"{statement.where()}: {failure_message(error)}") from error
 
 
+# --script NAME: the shipped scripts (sql/ of a checkout, udfs/data/sql of a wheel) as
+# (init scripts, last script): the pandas UDF, or ML_PREDICT in the JVM.
+SCRIPT_SETS: dict[str, tuple[tuple[str, ...], str]] = {
+    "classify": (("10_images.sql", "20_functions.sql", "29_sinks.sql"), "30_classify.sql"),
+    "ml-predict": (("10_images.sql", "21_model.sql", "29_sinks.sql"), "31_ml_predict.sql"),
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m udfs.sql", description=__doc__.split("\n\n")[0])
     parser.add_argument("-i", "--init", action="append", default=[], type=Path, help="init script(s), run first")
     parser.add_argument("-f", "--file", action="append", default=[], type=Path, help="script(s) to run")
+    parser.add_argument("--script", choices=sorted(SCRIPT_SETS),
+                        help="run the shipped scripts (in %s): classify (the pandas UDF) or ml-predict "
+                             "(ML_PREDICT in the JVM); -i scripts run after its init scripts, -f scripts "
+                             "before its last one" % data_path("sql"))
     parser.add_argument("--var", dest="variables", action="append", default=[], metavar="NAME=VALUE",
                         help="value for ${NAME} placeholders (default: the environment)")
     parser.add_argument("-D", "--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
@@ -93,8 +106,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(batch and streaming; default %(default).0f; 0: never)")
     parser.add_argument("--conf", type=Path, default=settings.DEFAULT_CONF, help="settings file (conf/job.yaml)")
     args = parser.parse_args(argv)
+    if args.script is not None:
+        init, last = SCRIPT_SETS[args.script]
+        folder = data_path("sql")
+        args.init = [folder / name for name in init] + args.init
+        args.file = args.file + [folder / last]
     if not args.init and not args.file:
-        parser.error("give at least one -i or -f script")
+        parser.error("give --script, or at least one -i or -f script")
     try:
         args.variables = parse_key_values(args.variables, "--var")
         args.options = parse_key_values(args.options, "-D/--set")

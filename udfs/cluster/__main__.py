@@ -33,11 +33,20 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("-D", dest="defines", action="append", default=[], metavar="KEY=VALUE",
                        help="override a cluster option")
     start.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for all TaskManagers")
+    start.add_argument("--ha", action="store_true",
+                       help="high availability: a standby JobManager that takes over the running jobs when "
+                            "the leader dies, and a ZooKeeper of the cluster's own (unless -D "
+                            "high-availability.zookeeper.quorum=... names an ensemble)")
+    start.add_argument("--standby-port", type=int, help="REST port of the standby JobManager (default: REST port + 1)")
 
     commands.add_parser("stop", help="stop the cluster; kill any of its processes still running")
-    commands.add_parser("status", help="print REST /overview and the jobs")
+    commands.add_parser("status", help="print REST /overview, the jobs and (--ha) the JobManagers")
     add = commands.add_parser("add-taskmanager", help="start one more TaskManager (e.g. after a crash)")
     add.add_argument("--timeout", type=float, default=120.0)
+    add_jm = commands.add_parser("add-jobmanager",
+                                 help="start one more (standby) JobManager of a --ha cluster, e.g. after a failover")
+    add_jm.add_argument("--port", type=int, help="its REST port (default: a port of the cluster no JobManager uses)")
+    add_jm.add_argument("--timeout", type=float, default=120.0)
 
     submit = commands.add_parser("submit", help="flink run a Python job (default: the SQL runner)")
     submit.add_argument("--job", type=Path, default=SQL_RUNNER, help="job file (default udfs/sql.py)")
@@ -71,10 +80,13 @@ def run(args: argparse.Namespace, defines: dict[str, str]) -> int:
     if args.command == "start":
         started = time.perf_counter()
         overview = cluster.start(taskmanagers=args.taskmanagers, slots=args.slots, port=args.port,
-                                 overrides=defines, timeout=args.timeout)
+                                 overrides=defines, timeout=args.timeout, ha=args.ha, standby_port=args.standby_port)
+        zookeeper = cluster.config().get("high-availability.zookeeper.quorum")
+        ha = (f"; high availability: ZooKeeper {zookeeper}, JobManagers' REST ports {cluster.rest_ports} "
+              "(leader and standby)" if args.ha else "")
         print(f"Flink {overview.get('flink-version')} cluster ready at {cluster.rest_url} in "
               f"{time.perf_counter() - started:.1f} s: {overview['taskmanagers']} TaskManager(s), "
-              f"{overview['slots-total']} slots; logs in {cluster.log_dir}")
+              f"{overview['slots-total']} slots{ha}; logs in {cluster.log_dir}")
     elif args.command == "stop":
         killed = cluster.stop()
         print("cluster stopped" + (f" (killed leftover pids {killed})" if killed else ""))
@@ -83,9 +95,17 @@ def run(args: argparse.Namespace, defines: dict[str, str]) -> int:
         if overview is None:
             print(f"no cluster answers at {cluster.rest_url}")
             return 1
-        print(json.dumps({"rest": cluster.rest_url, "overview": overview, "jobs": cluster.rest.jobs()}, indent=2))
+        status = {"rest": cluster.rest_url, "overview": overview, "jobs": cluster.rest.jobs()}
+        if cluster.state.get("ha"):
+            leader = cluster.leader()
+            status["jobmanagers"] = [{"pid": pid, "rest.port": port, "leader": pid == leader}
+                                     for pid, port in sorted(cluster.jobmanagers().items())]
+        print(json.dumps(status, indent=2))
     elif args.command == "add-taskmanager":
         print(f"TaskManager {cluster.add_taskmanager(timeout=args.timeout)} registered")
+    elif args.command == "add-jobmanager":
+        pid = cluster.add_jobmanager(port=args.port, timeout=args.timeout)
+        print(f"JobManager {pid} started (REST port {cluster.jobmanagers()[pid]})")
     elif args.command == "submit":
         if cluster.rest.overview() is None:
             raise ClusterError(f"no cluster answers at {cluster.rest_url}: python -m udfs.cluster start")

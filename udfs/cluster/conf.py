@@ -4,8 +4,11 @@ then ``-D`` overrides, written into a conf dir of its own (the wheel's files are
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import yaml
 
@@ -13,6 +16,8 @@ from udfs.config_file import read_config_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_CONF = ROOT / "conf" / "cluster" / "config.yaml"
+HA_STORAGE = "ha"  # high-availability.storageDir of `start --ha`, under the work dir
+CHECKPOINTS = "checkpoints"  # and its execution.checkpointing.dir
 
 
 def flink_home() -> Path:
@@ -30,9 +35,26 @@ def merged_config(overrides: Mapping[str, str] | None = None, overlay: Path = CL
     return config
 
 
-def write_conf_dir(conf_dir: Path, config: Mapping[str, str], taskmanagers: int) -> None:
-    """A copy of the wheel's conf dir (log4j files...) with ``config`` as its ``config.yaml`` and
-    ``taskmanagers`` lines in ``workers``: ``start-cluster.sh`` starts one TaskManager per line."""
+def with_high_availability(config: Mapping[str, str], work_dir: Path, zookeeper_port: int | None) -> dict[str, str]:
+    """``config`` plus ZooKeeper high availability: on the cluster's own ZooKeeper at
+    ``zookeeper_port``, or (None) on the ensemble ``config`` names. HA storage and checkpoints
+    default to folders of the work dir: a recovered job needs its last checkpoint on storage that
+    outlives the JobManager (shared storage when the processes run on several hosts)."""
+    config = dict(config)
+    config["high-availability.type"] = "zookeeper"
+    if zookeeper_port is not None:
+        config["high-availability.zookeeper.quorum"] = f"localhost:{zookeeper_port}"
+    config.setdefault("high-availability.storageDir", (work_dir / HA_STORAGE).as_uri())
+    config.setdefault("execution.checkpointing.dir", (work_dir / CHECKPOINTS).as_uri())
+    return config
+
+
+def write_conf_dir(conf_dir: Path, config: Mapping[str, str], taskmanagers: int,
+                   jobmanager_ports: Sequence[int] = ()) -> None:
+    """A copy of the wheel's conf dir (log4j files...) with ``config`` as its ``config.yaml``,
+    ``taskmanagers`` lines in ``workers`` and a line per REST port of ``jobmanager_ports`` (default:
+    ``rest.port``) in ``masters``: ``start-cluster.sh`` starts one TaskManager per worker line and,
+    with ZooKeeper high availability, one JobManager per master line."""
     if conf_dir.exists():
         shutil.rmtree(conf_dir)
     shutil.copytree(flink_home() / "conf", conf_dir)
@@ -43,7 +65,9 @@ def write_conf_dir(conf_dir: Path, config: Mapping[str, str], taskmanagers: int)
     )
     host = config.get("taskmanager.host", "localhost")
     (conf_dir / "workers").write_text(f"{host}\n" * taskmanagers)
-    (conf_dir / "masters").write_text(f"{config.get('rest.address', 'localhost')}:{config.get('rest.port', '8081')}\n")
+    address = config.get("rest.address", "localhost")
+    ports = jobmanager_ports or [config.get("rest.port", "8081")]
+    (conf_dir / "masters").write_text("".join(f"{address}:{port}\n" for port in ports))
 
 
 def int_option(config: Mapping[str, str], key: str, default: int) -> int:
@@ -52,3 +76,37 @@ def int_option(config: Mapping[str, str], key: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"'{key}' must be an integer, got '{value}'") from None
+
+
+def free_port() -> int:
+    """A loopback port that is free now (for a ZooKeeper, a benchmark's cluster...)."""
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def taskmanager_memory(config: Mapping[str, str]) -> dict[str, int]:
+    """Flink's own split of a TaskManager's memory under ``config``: ``{option: bytes}`` for
+    ``taskmanager.memory.*`` (task heap, managed, task off-heap, network...), computed by the
+    wheel's ``BashJavaUtils`` exactly as ``taskmanager.sh`` computes it before starting one.
+    Raises ValueError with Flink's message for a configuration it refuses."""
+    home = flink_home()
+    with tempfile.TemporaryDirectory(prefix="flink-conf-") as conf_dir:
+        (Path(conf_dir) / "config.yaml").write_text(
+            yaml.safe_dump(dict(config), sort_keys=True, default_flow_style=False, width=1 << 16))
+        result = subprocess.run(
+            ["java", "-cp", f"{home / 'bin' / 'bash-java-utils.jar'}:{home / 'lib'}/*",
+             "org.apache.flink.runtime.util.bash.BashJavaUtils", "GET_TM_RESOURCE_PARAMS", "--configDir", conf_dir],
+            capture_output=True, text=True, timeout=120)
+    marker = "BASH_JAVA_UTILS_EXEC_RESULT:"
+    dynamic = [line[len(marker):] for line in result.stdout.splitlines() if line.startswith(marker) and "-D " in line]
+    if result.returncode != 0 or not dynamic:
+        causes = [line for line in (result.stdout + result.stderr).splitlines() if "Exception" in line or "rror" in line]
+        raise ValueError("Flink refuses this TaskManager memory configuration: "
+                         + ("; ".join(causes[:3]) or result.stdout[-1000:] + result.stderr[-1000:]))
+    memory = {}
+    for setting in dynamic[-1].split("-D ")[1:]:
+        key, _, value = setting.strip().partition("=")
+        if key.startswith("taskmanager.memory.") and value.endswith("b"):
+            memory[key] = int(value[:-1])
+    return memory

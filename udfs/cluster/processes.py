@@ -9,12 +9,13 @@ from typing import Iterable
 JOBMANAGER = "StandaloneSessionClusterEntrypoint"
 TASKMANAGER = "TaskManagerRunner"
 PYTHON_WORKER = "pyflink.fn_execution.beam.beam_boot"  # module a Python UDF worker runs
-ALL_KINDS = (JOBMANAGER, TASKMANAGER, PYTHON_WORKER)
+ZOOKEEPER = "ZooKeeperServerMain"  # the ZooKeeper of `start --ha` (its zoo.cfg is in the conf dir)
+ALL_KINDS = (JOBMANAGER, TASKMANAGER, PYTHON_WORKER, ZOOKEEPER)
 
 
 def find_processes(conf_dir: Path, kinds: Iterable[str] = ALL_KINDS) -> dict[int, str]:
-    """{pid: kind} of the processes started with ``conf_dir``: JobManager/TaskManager JVMs (their
-    command line names it) and Python UDF workers (they inherit ``FLINK_CONF_DIR``; a TaskManager
+    """{pid: kind} of the processes started with ``conf_dir``: JobManager/TaskManager and ZooKeeper
+    JVMs (their command line names it) and Python UDF workers (they inherit ``FLINK_CONF_DIR``; a TaskManager
     killed with SIGKILL leaves them orphaned)."""
     kinds = tuple(kinds)
     marker = str(conf_dir)
@@ -34,3 +35,11 @@ def find_processes(conf_dir: Path, kinds: Iterable[str] = ALL_KINDS) -> dict[int
             if kind:
                 found[int(proc.name)] = kind
     return found
+
+
+def command_line(pid: int) -> list[str]:
+    """The arguments of process ``pid`` ([] once it has ended)."""
+    try:
+        return [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return []

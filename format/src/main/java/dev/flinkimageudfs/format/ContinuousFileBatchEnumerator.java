@@ -4,6 +4,7 @@ import org.apache.flink.api.connector.source.SplitEnumerator;
 import org.apache.flink.api.connector.source.SplitEnumeratorContext;
 import org.apache.flink.connector.file.src.PendingSplitsCheckpoint;
 import org.apache.flink.core.fs.Path;
+import org.apache.flink.metrics.Gauge;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,20 +43,29 @@ final class ContinuousFileBatchEnumerator
     private final ArrayDeque<FileBatchSplit> pendingSplits;
     private final Set<Integer> readersAwaitingSplit = new LinkedHashSet<>();
     private final SplitIds splitIds = new SplitIds();
+    private final ListingPolicy policy;
+    private final SkippedEntries skipped;
+    private volatile long filesFound; // filesSeen.size(), for the metric reporter's thread
 
     ContinuousFileBatchEnumerator(
             SplitEnumeratorContext<FileBatchSplit> context,
             Path[] roots,
             int maxFilesPerSplit,
             long discoveryIntervalMillis,
+            ListingPolicy policy,
             Collection<FileBatchSplit> pendingSplits,
             Collection<Path> filesSeen) {
         this.context = context;
+        this.policy = policy;
+        this.skipped = new SkippedEntries(context.metricGroup().counter(SkippedEntries.METRIC));
         this.roots = roots;
         this.maxFilesPerSplit = maxFilesPerSplit;
         this.discoveryIntervalMillis = discoveryIntervalMillis;
         this.pendingSplits = new ArrayDeque<>(pendingSplits);
         this.filesSeen = new HashSet<>(filesSeen);
+        this.filesFound = this.filesSeen.size();
+        Gauge<Long> found = () -> filesFound;
+        context.metricGroup().gauge(WholeFileSource.FILES_FOUND_METRIC, found);
     }
 
     @Override
@@ -63,11 +73,19 @@ final class ContinuousFileBatchEnumerator
         context.callAsync(this::listRoots, this::addNewFiles, 0, discoveryIntervalMillis);
     }
 
-    /** Runs in the coordinator's worker thread. */
+    /**
+     * Runs in the coordinator's worker thread. Entries that cannot be listed are skipped (see
+     * {@link ListedFiles}); only a root that cannot be listed fails this round.
+     */
     private List<ListedFiles> listRoots() throws Exception {
         List<ListedFiles> listings = new ArrayList<>(roots.length);
-        for (Path root : roots) {
-            listings.add(ListedFiles.list(root, true));
+        List<String[]> skips = new ArrayList<>();
+        try {
+            for (Path root : roots) {
+                listings.add(ListedFiles.list(root, true, policy, (path, reason) -> skips.add(new String[] {path, reason})));
+            }
+        } finally {
+            context.runInCoordinatorThread(() -> skips.forEach(skip -> skipped.skipped(skip[0], skip[1])));
         }
         return listings;
     }
@@ -87,6 +105,7 @@ final class ContinuousFileBatchEnumerator
                     listing.filter(filesSeen::add)
                             .toSplits(context.currentParallelism(), maxFilesPerSplit, splitIds));
         }
+        filesFound = filesSeen.size();
         assignSplits();
     }
 

@@ -16,10 +16,14 @@ import java.util.List;
 final class FileBatchEnumerator implements FileEnumerator {
 
     private final int maxFilesPerSplit;
+    private final ListingPolicy policy;
+    private final ListedFiles.Skips skips;
     private final SplitIds splitIds = new SplitIds();
 
-    FileBatchEnumerator(int maxFilesPerSplit) {
+    FileBatchEnumerator(int maxFilesPerSplit, ListingPolicy policy, ListedFiles.Skips skips) {
         this.maxFilesPerSplit = maxFilesPerSplit;
+        this.policy = policy;
+        this.skips = skips;
     }
 
     @Override
@@ -28,7 +32,7 @@ final class FileBatchEnumerator implements FileEnumerator {
         List<FileSourceSplit> splits = new ArrayList<>();
         for (Path path : paths) {
             splits.addAll(
-                    ListedFiles.list(path, false)
+                    ListedFiles.list(path, false, policy, skips)
                             .toSplits(minDesiredSplits, maxFilesPerSplit, splitIds));
         }
         return splits;

@@ -18,7 +18,7 @@ import java.util.List;
 
 /**
  * Reads a {@link FileBatchSplit} file after file, one row per file (none for a file skipped by
- * {@code oversize-handling = skip}).
+ * {@code oversize-handling} or {@code unreadable-handling} = {@code skip}).
  *
  * <p>A batch handed to Flink holds consecutive files up to {@code source.reader.fetch-size} bytes
  * (the fetch size of Flink's stream formats), so small files travel many to a batch. A row's
@@ -84,13 +84,17 @@ final class FileBatchFormat extends WholeFileReaderFormat<FileBatchSplit> {
                     rowsToSkip--;
                     continue;
                 }
-                byte[] content =
-                        oversize || !layout.readsContent()
-                                ? null
-                                : FileLoader.readFully(path, (int) size);
-                rows.add(layout.row(path, size, split.modificationTime(file), content));
+                FileLoader.Content content = null;
+                if (!oversize && layout.readsContent()) {
+                    content = loader.read(path, size);
+                    if (content == null) { // unreadable, skipped
+                        continue;
+                    }
+                }
+                byte[] image = content == null ? null : content.bytes;
+                rows.add(layout.row(path, size, split.modificationTime(file), image, content == null ? null : content.problem));
                 filesAfter.add(file + 1);
-                bytes += content == null ? 0 : content.length;
+                bytes += image == null ? 0 : image.length;
             }
             return rows.isEmpty() ? null : new RowIterator(rows, filesAfter);
         }

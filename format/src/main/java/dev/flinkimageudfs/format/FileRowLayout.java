@@ -21,7 +21,7 @@ import java.util.Map;
  * The fields of the row the connector produces for a file, in the order the planner asked for
  * them: the content, partition columns (from {@code key=value} folder names) and metadata columns
  * ({@code file.path}, {@code file.name}, {@code file.size}, {@code file.modification-time}, the
- * keys and values of the filesystem connector).
+ * keys and values of the filesystem connector, and {@code file.read-error}, the connector's own).
  */
 final class FileRowLayout implements Serializable {
 
@@ -37,6 +37,7 @@ final class FileRowLayout implements Serializable {
         metadata.put(Field.SIZE.metadataKey, DataTypes.BIGINT().notNull());
         metadata.put(
                 Field.MODIFICATION_TIME.metadataKey, DataTypes.TIMESTAMP_LTZ(3).notNull());
+        metadata.put(Field.READ_ERROR.metadataKey, DataTypes.STRING());
         METADATA = Collections.unmodifiableMap(metadata);
     }
 
@@ -46,7 +47,9 @@ final class FileRowLayout implements Serializable {
         PATH("file.path"),
         NAME("file.name"),
         SIZE("file.size"),
-        MODIFICATION_TIME("file.modification-time");
+        MODIFICATION_TIME("file.modification-time"),
+        /** Why the content is NULL for a file that could not be read as listed; else NULL. */
+        READ_ERROR("file.read-error");
 
         @Nullable final String metadataKey;
 
@@ -94,7 +97,8 @@ final class FileRowLayout implements Serializable {
         return readsContent;
     }
 
-    RowData row(Path path, long size, long modificationTime, @Nullable byte[] content) {
+    RowData row(
+            Path path, long size, long modificationTime, @Nullable byte[] content, @Nullable String readError) {
         Map<String, String> partitions =
                 hasPartitions ? PartitionPathUtils.extractPartitionSpecFromPath(path) : null;
         GenericRowData row = new GenericRowData(fields.length);
@@ -123,6 +127,9 @@ final class FileRowLayout implements Serializable {
                     break;
                 case MODIFICATION_TIME:
                     row.setField(i, TimestampData.fromEpochMillis(modificationTime));
+                    break;
+                case READ_ERROR:
+                    row.setField(i, readError == null ? null : StringData.fromString(readError));
                     break;
                 default:
                     throw new IllegalStateException("Unknown field " + fields[i]);

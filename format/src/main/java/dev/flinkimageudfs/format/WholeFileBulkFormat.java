@@ -16,9 +16,6 @@ import javax.annotation.Nullable;
 
 import java.io.IOException;
 
-import static dev.flinkimageudfs.format.WholeFileFormatOptions.MAX_FILE_SIZE;
-import static dev.flinkimageudfs.format.WholeFileFormatOptions.OVERSIZE_HANDLING;
-import static dev.flinkimageudfs.format.WholeFileFormatOptions.qualifiedKey;
 
 /**
  * A {@link BulkFormat} that turns each file into exactly one row holding the file's bytes.
@@ -36,6 +33,15 @@ public class WholeFileBulkFormat extends WholeFileReaderFormat<FileSourceSplit> 
 
     private final boolean readContent;
 
+    /** As below, with {@code unreadable-handling} = {@code null-row}. */
+    public WholeFileBulkFormat(
+            TypeInformation<RowData> producedType,
+            boolean readContent,
+            long maxFileSize,
+            OversizeHandling oversizeHandling) {
+        this(producedType, readContent, maxFileSize, oversizeHandling, OversizeHandling.NULL_ROW);
+    }
+
     /**
      * @param producedType one BYTES field, or no field when the content is not read
      * @param readContent whether files are opened; false when the query selects no content
@@ -44,14 +50,15 @@ public class WholeFileBulkFormat extends WholeFileReaderFormat<FileSourceSplit> 
             TypeInformation<RowData> producedType,
             boolean readContent,
             long maxFileSize,
-            OversizeHandling oversizeHandling) {
+            OversizeHandling oversizeHandling,
+            OversizeHandling unreadableHandling) {
         super(
                 producedType,
                 new FileLoader(
                         maxFileSize,
                         oversizeHandling,
-                        qualifiedKey(MAX_FILE_SIZE),
-                        qualifiedKey(OVERSIZE_HANDLING)));
+                        unreadableHandling,
+                        WholeFileFormatOptions::qualifiedKey));
         this.readContent = readContent;
     }
 
@@ -110,7 +117,8 @@ public class WholeFileBulkFormat extends WholeFileReaderFormat<FileSourceSplit> 
             if (loader.isOversize(path, size)) {
                 return loader.skipsOversize() ? null : GenericRowData.of((Object) null);
             }
-            return GenericRowData.of((Object) FileLoader.readFully(path, (int) size));
+            FileLoader.Content content = loader.read(path, size); // null: skipped
+            return content == null ? null : GenericRowData.of((Object) content.bytes);
         }
 
         @Override

@@ -27,6 +27,7 @@ import java.util.Set;
 
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.MAX_FILE_SIZE;
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.OVERSIZE_HANDLING;
+import static dev.flinkimageudfs.format.WholeFileFormatOptions.UNREADABLE_HANDLING;
 
 /**
  * Factory for the {@code whole-file} format of the filesystem connector: every file becomes one
@@ -53,6 +54,7 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
         Set<ConfigOption<?>> options = new HashSet<>();
         options.add(MAX_FILE_SIZE);
         options.add(OVERSIZE_HANDLING);
+        options.add(UNREADABLE_HANDLING);
         return options;
     }
 
@@ -68,7 +70,9 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
         WholeFileTables.validate(
                 context, formatOptions, "format", WholeFileFormatOptions::qualifiedKey);
         return new WholeFileDecodingFormat(
-                formatOptions.get(MAX_FILE_SIZE).getBytes(), formatOptions.get(OVERSIZE_HANDLING));
+                formatOptions.get(MAX_FILE_SIZE).getBytes(),
+                formatOptions.get(OVERSIZE_HANDLING),
+                formatOptions.get(UNREADABLE_HANDLING));
     }
 
     /**
@@ -82,10 +86,13 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
 
         private final long maxFileSize;
         private final OversizeHandling oversizeHandling;
+        private final OversizeHandling unreadableHandling;
 
-        WholeFileDecodingFormat(long maxFileSize, OversizeHandling oversizeHandling) {
+        WholeFileDecodingFormat(
+                long maxFileSize, OversizeHandling oversizeHandling, OversizeHandling unreadableHandling) {
             this.maxFileSize = maxFileSize;
             this.oversizeHandling = oversizeHandling;
+            this.unreadableHandling = unreadableHandling;
         }
 
         @Override
@@ -98,7 +105,8 @@ public class WholeFileFormatFactory implements BulkReaderFormatFactory {
                     context.createTypeInformation(producedDataType),
                     projections.length > 0,
                     maxFileSize,
-                    oversizeHandling);
+                    oversizeHandling,
+                    unreadableHandling);
         }
 
         @Override

@@ -30,7 +30,20 @@ public final class WholeFileFormatOptions {
                                     + " warning; 'skip' emits nothing and logs a warning; 'fail'"
                                     + " fails the job.");
 
-    /** Closed value set of {@link #OVERSIZE_HANDLING}. */
+    public static final ConfigOption<OversizeHandling> UNREADABLE_HANDLING =
+            ConfigOptions.key("unreadable-handling")
+                    .enumType(OversizeHandling.class)
+                    .defaultValue(OversizeHandling.NULL_ROW)
+                    .withDescription(
+                            "What to do with a listed file that cannot be read as listed (default:"
+                                    + " 'null-row'): it vanished, shrank or grew since it was"
+                                    + " listed, is no longer a regular file (a FIFO is never"
+                                    + " opened), or cannot be opened. 'null-row' emits a row whose"
+                                    + " image is NULL (the connector's 'file.read-error' metadata"
+                                    + " column says why) and logs a warning; 'skip' emits nothing"
+                                    + " and logs a warning; 'fail' fails the job.");
+
+    /** Closed value set of {@link #OVERSIZE_HANDLING} and {@link #UNREADABLE_HANDLING}. */
     public enum OversizeHandling {
         NULL_ROW("null-row"),
         SKIP("skip"),

@@ -14,11 +14,14 @@ import java.util.HashSet;
 import java.util.Set;
 
 import static dev.flinkimageudfs.format.WholeFileConnectorOptions.PARTITION_DEFAULT_NAME;
+import static dev.flinkimageudfs.format.WholeFileConnectorOptions.SOURCE_CONFINE_TO_PATH;
+import static dev.flinkimageudfs.format.WholeFileConnectorOptions.SOURCE_FOLLOW_DIRECTORY_LINKS;
 import static dev.flinkimageudfs.format.WholeFileConnectorOptions.PATH;
 import static dev.flinkimageudfs.format.WholeFileConnectorOptions.SOURCE_MONITOR_INTERVAL;
 import static dev.flinkimageudfs.format.WholeFileConnectorOptions.SOURCE_SPLIT_MAX_FILES;
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.MAX_FILE_SIZE;
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.OVERSIZE_HANDLING;
+import static dev.flinkimageudfs.format.WholeFileFormatOptions.UNREADABLE_HANDLING;
 
 /**
  * Factory for the {@code whole-file} connector: the rows of the filesystem connector with the
@@ -50,8 +53,11 @@ public class WholeFileTableFactory implements DynamicTableSourceFactory {
         options.add(SOURCE_MONITOR_INTERVAL);
         options.add(SOURCE_SPLIT_MAX_FILES);
         options.add(PARTITION_DEFAULT_NAME);
+        options.add(SOURCE_FOLLOW_DIRECTORY_LINKS);
+        options.add(SOURCE_CONFINE_TO_PATH);
         options.add(MAX_FILE_SIZE);
         options.add(OVERSIZE_HANDLING);
+        options.add(UNREADABLE_HANDLING);
         return options;
     }
 
@@ -80,12 +86,12 @@ public class WholeFileTableFactory implements DynamicTableSourceFactory {
                 context.getCatalogTable().getPartitionKeys(),
                 contentColumn,
                 options.get(PARTITION_DEFAULT_NAME),
-                new FileLoader(
+                FileLoader.forConnector(
                         options.get(MAX_FILE_SIZE).getBytes(),
                         options.get(OVERSIZE_HANDLING),
-                        MAX_FILE_SIZE.key(),
-                        OVERSIZE_HANDLING.key()),
+                        options.get(UNREADABLE_HANDLING)),
                 options.get(SOURCE_SPLIT_MAX_FILES),
+                new ListingPolicy(options.get(SOURCE_FOLLOW_DIRECTORY_LINKS), options.get(SOURCE_CONFINE_TO_PATH)),
                 monitorInterval);
     }
 }

@@ -48,6 +48,7 @@ final class WholeFileTableSource
     private final String defaultPartitionName;
     private final FileLoader loader;
     private final int maxFilesPerSplit;
+    private final ListingPolicy listingPolicy;
     @Nullable private final Duration monitorInterval;
 
     // set by the planner
@@ -64,8 +65,10 @@ final class WholeFileTableSource
             String defaultPartitionName,
             FileLoader loader,
             int maxFilesPerSplit,
+            ListingPolicy listingPolicy,
             @Nullable Duration monitorInterval) {
         this.root = root;
+        this.listingPolicy = listingPolicy;
         this.physicalRowDataType = physicalRowDataType;
         this.partitionKeys = partitionKeys;
         this.contentColumn = contentColumn;
@@ -114,7 +117,7 @@ final class WholeFileTableSource
                                 fields, partitionColumns, partitionTypes, defaultPartitionName),
                         loader);
         return SourceProvider.of(
-                new WholeFileSource(roots, format, maxFilesPerSplit, monitorInterval));
+                new WholeFileSource(roots, format, maxFilesPerSplit, listingPolicy, monitorInterval));
     }
 
     /**
@@ -201,6 +204,7 @@ final class WholeFileTableSource
                         defaultPartitionName,
                         loader,
                         maxFilesPerSplit,
+                        listingPolicy,
                         monitorInterval);
         copy.partitions = partitions;
         copy.projection = projection;

@@ -17,6 +17,7 @@ import java.util.stream.Collectors;
 
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.MAX_FILE_SIZE;
 import static dev.flinkimageudfs.format.WholeFileFormatOptions.OVERSIZE_HANDLING;
+import static dev.flinkimageudfs.format.WholeFileFormatOptions.UNREADABLE_HANDLING;
 
 /**
  * Planning-time checks of a whole-file table, the same for the format and the connector: option
@@ -47,7 +48,8 @@ final class WholeFileTables {
                             MAX_ARRAY_SIZE,
                             maxFileSize.toHumanReadableString()));
         }
-        return validatePhysicalSchema(context, options.get(OVERSIZE_HANDLING), kind, keyOf);
+        return validatePhysicalSchema(
+                context, options.get(OVERSIZE_HANDLING), options.get(UNREADABLE_HANDLING), kind, keyOf);
     }
 
     /**
@@ -57,6 +59,7 @@ final class WholeFileTables {
     private static String validatePhysicalSchema(
             DynamicTableFactory.Context context,
             OversizeHandling oversizeHandling,
+            OversizeHandling unreadableHandling,
             String kind,
             Function<ConfigOption<?>, String> keyOf) {
         List<String> partitionKeys = context.getCatalogTable().getPartitionKeys();
@@ -93,6 +96,19 @@ final class WholeFileTables {
                             keyOf.apply(OVERSIZE_HANDLING),
                             oversizeHandling,
                             keyOf.apply(MAX_FILE_SIZE),
+                            OversizeHandling.SKIP,
+                            OversizeHandling.FAIL));
+        }
+        if (!type.isNullable() && unreadableHandling == OversizeHandling.NULL_ROW) {
+            throw new ValidationException(
+                    String.format(
+                            "Column '%s' is declared %s, but '%s' = '%s' emits NULL for files that"
+                                    + " vanish or change after they are listed. Declare the column"
+                                    + " nullable or choose '%s' or '%s'.",
+                            content.getName(),
+                            type.asSummaryString(),
+                            keyOf.apply(UNREADABLE_HANDLING),
+                            unreadableHandling,
                             OversizeHandling.SKIP,
                             OversizeHandling.FAIL));
         }

@@ -29,6 +29,7 @@ import static dev.flinkimageudfs.model.OpenVinoOptions.LABELS_PATH;
 import static dev.flinkimageudfs.model.OpenVinoOptions.LAYOUT;
 import static dev.flinkimageudfs.model.OpenVinoOptions.LIBRARY_PATH;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MAX_IMAGE_BYTES;
+import static dev.flinkimageudfs.model.OpenVinoOptions.MAX_JPEG_SCANS;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MAX_PIXELS;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MEAN_VALUES;
 import static dev.flinkimageudfs.model.OpenVinoOptions.MODEL_PATH;
@@ -73,6 +74,7 @@ public final class ClassifierSettings implements Serializable {
     public final int topK;
     public final long maxPixels;
     public final long maxImageBytes;
+    public final int maxJpegScans;
     public final boolean reducedJpegDecode;
     private final String cacheDir; // null: the default folder; empty: no cache
     private final String libraryPath;
@@ -107,6 +109,7 @@ public final class ClassifierSettings implements Serializable {
         topK = options.get(TOP_K);
         maxPixels = options.get(MAX_PIXELS);
         maxImageBytes = options.get(MAX_IMAGE_BYTES);
+        maxJpegScans = options.get(MAX_JPEG_SCANS);
         reducedJpegDecode = options.get(REDUCED_JPEG_DECODE);
         cacheDir = options.getOptional(CACHE_DIR).map(String::trim).orElse(null);
         libraryPath = options.get(LIBRARY_PATH).trim();
@@ -263,9 +266,11 @@ public final class ClassifierSettings implements Serializable {
         } catch (IOException e) {
             throw new IllegalArgumentException("labels-path: cannot read labels '" + labelsPath + "': " + e, e);
         }
-        List<String> labels = new ArrayList<>(Arrays.asList(text.split("\r?\n")));
-        while (!labels.isEmpty() && labels.get(labels.size() - 1).isEmpty()) {
-            labels.remove(labels.size() - 1); // splitlines() drops only the final newline
+        // split as udfs.rules.split_labels: a final line break ends the last line
+        List<String> labels =
+                new ArrayList<>(Arrays.asList(text.split(PresetCatalog.get().rule("label_line_break").asText(), -1)));
+        if (!labels.isEmpty() && labels.get(labels.size() - 1).isEmpty()) {
+            labels.remove(labels.size() - 1);
         }
         if (labels.isEmpty()) {
             throw new IllegalArgumentException("labels-path: no labels in '" + labelsPath + "'");

@@ -45,11 +45,15 @@ final class ImageClassifier implements AutoCloseable {
             throw new ImageDecodeException(Prediction.NULL_IMAGE_ERROR);
         }
         try {
-            DecodedImage decoded = decoder.decode(image, settings.maxPixels, settings.maxImageBytes, minSide);
+            DecodedImage decoded =
+                    decoder.decode(image, settings.maxPixels, settings.maxImageBytes, settings.maxJpegScans, minSide);
             return ResizeAndCrop.apply(decoded, settings.preprocessing);
         } catch (ImageDecodeException e) {
             LOG.warn("cannot classify image: {}", e.getMessage());
             throw e;
+        } catch (RuntimeException e) { // one image's problem, not the job's
+            LOG.warn("cannot classify image", e);
+            throw new ImageDecodeException("cannot prepare image: " + e);
         }
     }
 
@@ -59,7 +63,19 @@ final class ImageClassifier implements AutoCloseable {
 
     @Override
     public void close() {
+        close(true);
+    }
+
+    /**
+     * Frees the decoder and gives the model back, unless {@code releaseModel} is false: infer
+     * requests of it may still run (see {@code BatchingInferQueue.close}), so it is leaked.
+     */
+    void close(boolean releaseModel) {
         decoder.close();
-        model.release();
+        if (releaseModel) {
+            model.release();
+        } else {
+            LOG.error("Keeping the compiled model in memory: infer requests of it may still be running");
+        }
     }
 }

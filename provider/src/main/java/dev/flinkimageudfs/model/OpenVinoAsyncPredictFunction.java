@@ -86,14 +86,19 @@ public class OpenVinoAsyncPredictFunction extends AsyncPredictFunction {
         return result;
     }
 
+    /**
+     * Also on cancellation (the task thread interrupted): the queue stops its requests first; if
+     * they did not stop in time, the compiled model they belong to is kept rather than freed.
+     */
     @Override
     public void close() throws Exception {
+        boolean requestsFreed = true;
         if (queue != null) {
-            queue.close();
+            requestsFreed = queue.close();
             queue = null;
         }
         if (classifier != null) {
-            classifier.close();
+            classifier.close(requestsFreed);
             classifier = null;
         }
         super.close();

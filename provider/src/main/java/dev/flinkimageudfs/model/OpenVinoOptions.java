@@ -49,6 +49,7 @@ public final class OpenVinoOptions {
     public static final ConfigOption<String> RESIZE_POLICY = string("resize-policy", "classify.resize-policy");
     public static final ConfigOption<Long> MAX_PIXELS = longInteger("max-pixels", "classify.max-pixels");
     public static final ConfigOption<Long> MAX_IMAGE_BYTES = longInteger("max-image-bytes", "classify.max-image-bytes");
+    public static final ConfigOption<Integer> MAX_JPEG_SCANS = integer("max-jpeg-scans", "classify.max-jpeg-scans");
     public static final ConfigOption<String> CACHE_DIR = string("cache-dir", "classify.cache-dir");
 
     public static final ConfigOption<String> LIBRARY_PATH =
@@ -67,7 +68,7 @@ public final class OpenVinoOptions {
     public static List<ConfigOption<?>> all() {
         return List.of(PRESET, MODEL_PATH, LABELS_PATH, DEVICE, PRECISION, PERFORMANCE_HINT, INFER_REQUESTS,
                 BATCH_SIZE, REDUCED_JPEG_DECODE, STREAMS, TOP_K, CHANNEL_ORDER, REVERSE_INPUT_CHANNELS, MEAN_VALUES,
-                SCALE_VALUES, LAYOUT, RESIZE_SIZE, CROP_SIZE, RESIZE_POLICY, MAX_PIXELS, MAX_IMAGE_BYTES, CACHE_DIR,
+                SCALE_VALUES, LAYOUT, RESIZE_SIZE, CROP_SIZE, RESIZE_POLICY, MAX_PIXELS, MAX_IMAGE_BYTES, MAX_JPEG_SCANS, CACHE_DIR,
                 LIBRARY_PATH);
     }
 

@@ -8,9 +8,8 @@ import java.util.List;
  */
 public final class Prediction {
 
-    /** The images table reads a file over 'whole-file.max-file-size' as a row with a NULL image. */
-    static final String NULL_IMAGE_ERROR =
-            "image is NULL (no bytes; a file over the table's 'whole-file.max-file-size' is read as NULL)";
+    /** The error of a row whose image is NULL (the same text as the pandas UDF's). */
+    static final String NULL_IMAGE_ERROR = PresetCatalog.get().rule("null_image_error").asText();
 
     public final String label;
     public final Integer classId;

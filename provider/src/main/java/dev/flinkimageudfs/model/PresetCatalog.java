@@ -27,11 +27,14 @@ public final class PresetCatalog {
     private final String defaultPreset;
     private final Map<String, JsonNode> presets;
     private final Map<String, JsonNode> options;
+    private final JsonNode rules;
 
-    private PresetCatalog(String defaultPreset, Map<String, JsonNode> presets, Map<String, JsonNode> options) {
+    private PresetCatalog(
+            String defaultPreset, Map<String, JsonNode> presets, Map<String, JsonNode> options, JsonNode rules) {
         this.defaultPreset = defaultPreset;
         this.presets = presets;
         this.options = options;
+        this.rules = rules;
     }
 
     public static PresetCatalog get() {
@@ -57,7 +60,8 @@ public final class PresetCatalog {
             return new PresetCatalog(
                     root.get("default_preset").asText(),
                     Collections.unmodifiableMap(presets),
-                    Collections.unmodifiableMap(options));
+                    Collections.unmodifiableMap(options),
+                    root.get("rules"));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -85,6 +89,30 @@ public final class PresetCatalog {
     /** The preset entry (fields of {@code udfs.presets.ModelEntry}), or null. */
     public JsonNode preset(String name) {
         return presets.get(name);
+    }
+
+    /**
+     * A rule both paths follow ({@code udfs.rules}): {@code null_image_error}, {@code
+     * label_line_break}, {@code softmax_probe}...
+     */
+    public JsonNode rule(String name) {
+        JsonNode rule = rules == null ? null : rules.get(name);
+        if (rule == null) {
+            throw new IllegalStateException("openvino provider: " + RESOURCE + " has no rule " + name + " (rebuild the jar)");
+        }
+        return rule;
+    }
+
+    /**
+     * The error text {@code kind} of {@code udfs.rules.ERRORS}, each {@code {name}} replaced by the
+     * value following that name in {@code namesAndValues}.
+     */
+    public String error(String kind, Object... namesAndValues) {
+        String text = rule("errors").get(kind).asText();
+        for (int i = 0; i + 1 < namesAndValues.length; i += 2) {
+            text = text.replace("{" + namesAndValues[i] + "}", String.valueOf(namesAndValues[i + 1]));
+        }
+        return text;
     }
 
     /** The schema entry of a {@code classify.*} option: type, default, description, range. */

@@ -1,54 +1,98 @@
 package dev.flinkimageudfs.model.image;
 
+import dev.flinkimageudfs.model.PresetCatalog;
+
 /**
- * Encoded bytes to an upright 8-bit BGR image, with the checks of {@code udfs.preprocess}: empty
- * input, too many bytes, and too many pixels as declared by the header, refused before anything
- * is decoded (decompression-bomb guard). JPEG goes through TurboJPEG (CMYK included, EXIF
- * orientation applied), PNG, GIF, BMP and TIFF through {@code javax.imageio}. WebP, PNM, Radiance
- * HDR and JPEG 2000, which OpenCV also reads, are recognised and refused by name.
+ * Encoded bytes to an upright 8-bit BGR image, with the checks of {@code udfs.preprocess}, made
+ * from the header before anything is decoded: empty input, too many bytes, too many pixels, too
+ * many bytes to decode (width x height x channels x bytes per sample over 3 x the pixel cap: a
+ * 16-bit RGBA image needs 8 bytes per pixel), TIFF strips or tiles larger than the file, and
+ * JPEGs with more scans than the limit (a progressive JPEG can repeat a scan thousands of times).
+ * JPEG goes through TurboJPEG (CMYK included, EXIF orientation applied), PNG, GIF, BMP and TIFF
+ * through {@code javax.imageio}. WebP, PNM, Radiance HDR and JPEG 2000, which OpenCV also reads,
+ * are recognised and refused by name. Whatever a decoder throws becomes an {@link
+ * ImageDecodeException}: one bad image is one error row.
  *
  * <p>One decoder per thread: it owns a TurboJPEG handle and native buffers.
  */
 public final class ImageDecoder implements AutoCloseable {
 
+    /** libjpeg-turbo's own limit ({@code TJFLAG_LIMITSCANS}); the default of 'max-jpeg-scans'. */
+    public static final int LIBJPEG_SCAN_LIMIT = 500;
+
+    /** Decoded bytes allowed per allowed pixel: 8-bit BGR. */
+    static final int BYTES_PER_PIXEL_BUDGET = 3;
+
+    /** The error texts, shared with {@code udfs.preprocess} ({@code udfs.rules.ERRORS}). */
+    static final PresetCatalog RULES = PresetCatalog.get();
+
     private TurboJpegDecoder jpeg;
+
+    /** {@link #decode(byte[], long, long, int, int)} with libjpeg-turbo's scan limit. */
+    public DecodedImage decode(byte[] data, long maxPixels, long maxBytes, int minSide) throws ImageDecodeException {
+        return decode(data, maxPixels, maxBytes, LIBJPEG_SCAN_LIMIT, minSide);
+    }
 
     /**
      * Decodes {@code data}. With {@code minSide} > 0 a large JPEG decodes at 1/2, 1/4 or 1/8
      * scale as long as its shorter side stays at least {@code minSide}.
      */
-    public DecodedImage decode(byte[] data, long maxPixels, long maxBytes, int minSide) throws ImageDecodeException {
+    public DecodedImage decode(byte[] data, long maxPixels, long maxBytes, int maxJpegScans, int minSide)
+            throws ImageDecodeException {
         if (data.length == 0) {
-            throw new ImageDecodeException("empty input: 0 bytes");
+            throw new ImageDecodeException(RULES.error("empty"));
         }
         if (data.length > maxBytes) {
-            throw new ImageDecodeException("too many bytes: " + data.length + " > max " + maxBytes);
+            throw new ImageDecodeException(RULES.error("too_many_bytes", "size", data.length, "max", maxBytes));
         }
         String format = sniff(data);
         if (format == null) {
             throw new ImageDecodeException("not an image or unsupported format (starts with " + hex(data, 8) + ")");
         }
-        switch (format) {
-            case "JPEG":
-                if (jpeg == null) {
-                    jpeg = new TurboJpegDecoder();
-                }
-                return ExifOrientation.apply(jpeg.decode(data, maxPixels, minSide), ExifOrientation.of(data));
-            case "PNG":
-            case "GIF":
-            case "BMP":
-            case "TIFF":
-                return ImageIoDecoder.decode(data, format, maxPixels);
-            default:
-                throw new ImageDecodeException(
-                        "unsupported format: " + format + " (the openvino provider decodes JPEG, PNG, GIF, BMP and TIFF)");
+        if (!SUPPORTED.contains(format)) {
+            throw new ImageDecodeException(
+                    "unsupported format: " + format + " (the openvino provider decodes JPEG, PNG, GIF, BMP and TIFF)");
+        }
+        if ("JPEG".equals(format) && jpeg == null) {
+            jpeg = new TurboJpegDecoder(); // outside the guard: a library that cannot load fails the job
+        }
+        try {
+            ImageHeader header = ImageHeader.of(data, format);
+            checkSize(header.width, header.height, header.channels, header.bytesPerSample, maxPixels);
+            if ("JPEG".equals(format)) {
+                checkScans(data, maxJpegScans);
+                return ExifOrientation.apply(jpeg.decode(data, maxPixels, maxJpegScans, minSide), ExifOrientation.of(data));
+            }
+            return ImageIoDecoder.decode(data, format);
+        } catch (RuntimeException e) { // hostile data: whatever a decoder throws is this row's error
+            throw new ImageDecodeException("cannot decode " + format + ": " + e);
         }
     }
+
+    private static final java.util.Set<String> SUPPORTED = java.util.Set.of("JPEG", "PNG", "GIF", "BMP", "TIFF");
 
     static void checkPixels(long width, long height, long maxPixels) throws ImageDecodeException {
         if (width * height > maxPixels) {
             throw new ImageDecodeException(
-                    "too many pixels: declared " + width + "x" + height + " > max " + maxPixels);
+                    RULES.error("too_many_pixels", "width", width, "height", height, "max", maxPixels));
+        }
+    }
+
+    /** The pixel cap, then the bytes the decoded samples take against 3 bytes per allowed pixel. */
+    static void checkSize(long width, long height, int channels, int bytesPerSample, long maxPixels)
+            throws ImageDecodeException {
+        checkPixels(width, height, maxPixels);
+        long bytes = width * height * channels * bytesPerSample;
+        if (bytes > BYTES_PER_PIXEL_BUDGET * maxPixels) {
+            throw new ImageDecodeException(RULES.error("too_many_decoded_bytes", "width", width, "height", height,
+                    "channels", channels, "sample_bytes", bytesPerSample, "bytes", bytes,
+                    "max", BYTES_PER_PIXEL_BUDGET * maxPixels));
+        }
+    }
+
+    static void checkScans(byte[] data, int maxScans) throws ImageDecodeException {
+        if (ImageHeader.jpegScans(data, maxScans) > maxScans) {
+            throw new ImageDecodeException(RULES.error("too_many_scans", "max", maxScans));
         }
     }
 

@@ -16,8 +16,8 @@ import java.io.IOException;
 import java.util.Iterator;
 
 /**
- * The JDK's own decoders ({@code javax.imageio}) for PNG, GIF, BMP and TIFF. The declared size is
- * read from the header and checked before any pixel is decoded. Pixels become 8-bit BGR the way
+ * The JDK's own decoders ({@code javax.imageio}) for PNG, GIF, BMP and TIFF, after {@link
+ * ImageDecoder} checked the header ({@link ImageHeader}). Pixels become 8-bit BGR the way
  * OpenCV's {@code IMREAD_COLOR} makes them: grey is replicated, alpha dropped, 16-bit samples
  * keep their high byte, palettes are looked up; the first frame of an animation is used.
  */
@@ -25,7 +25,11 @@ final class ImageIoDecoder {
 
     private ImageIoDecoder() {}
 
-    static DecodedImage decode(byte[] data, String format, long maxPixels) throws ImageDecodeException {
+    /**
+     * Decodes the first image of {@code data}; its size was checked from the header by the
+     * caller. Any failure, conversion to BGR included, is this image's {@link ImageDecodeException}.
+     */
+    static DecodedImage decode(byte[] data, String format) throws ImageDecodeException {
         Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
         if (!readers.hasNext()) {
             throw new ImageDecodeException("unsupported format: no " + format + " decoder in this JVM");
@@ -34,28 +38,10 @@ final class ImageIoDecoder {
         // a memory-cached stream: ImageIO.createImageInputStream may cache in temporary files
         try (ImageInputStream input = new MemoryCacheImageInputStream(new ByteArrayInputStream(data))) {
             reader.setInput(input, true, true);
-            int width;
-            int height;
-            try {
-                width = reader.getWidth(0);
-                height = reader.getHeight(0);
-            } catch (IOException | RuntimeException e) {
-                throw new ImageDecodeException("truncated or corrupt " + format + " header: " + e.getMessage());
-            }
-            if (width <= 0 || height <= 0) {
-                throw new ImageDecodeException("truncated or corrupt " + format + " header: size " + width + "x" + height);
-            }
-            ImageDecoder.checkPixels(width, height, maxPixels);
-            BufferedImage image;
-            try {
-                image = reader.read(0);
-            } catch (IOException | RuntimeException e) { // hostile data: any decoder failure is this row's
-                throw new ImageDecodeException(
-                        "truncated or corrupt " + format + " data (" + data.length + " bytes): " + e.getMessage());
-            }
-            return toBgr(image);
-        } catch (IOException e) {
-            throw new ImageDecodeException("cannot read " + format + ": " + e.getMessage());
+            return toBgr(reader.read(0));
+        } catch (IOException | RuntimeException e) { // hostile data: any decoder failure is this row's
+            throw new ImageDecodeException(
+                    "truncated or corrupt " + format + " data (" + data.length + " bytes): " + e.getMessage());
         } finally {
             reader.dispose();
         }

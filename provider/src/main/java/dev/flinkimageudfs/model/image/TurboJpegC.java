@@ -12,6 +12,8 @@ interface TurboJpegC extends Library {
     int TJCS_CMYK = 3;
     int TJCS_YCCK = 4;
     int TJFLAG_ACCURATEDCT = 4096;
+    /** libjpeg-turbo 2.1+: refuse progressive JPEGs of more than 500 scans (older: ignored). */
+    int TJFLAG_LIMITSCANS = 32768;
     int TJERR_WARNING = 0;
 
     Pointer tjInitDecompress();

@@ -45,7 +45,9 @@ final class TurboJpegDecoder implements AutoCloseable {
      * {@code tjDecompressHeader3} mid-header, and its next image fails with "Bogus marker length".
      */
     private ImageDecodeException reset(String message) {
-        tj.tjDestroy(handle);
+        Pointer old = handle;
+        handle = null; // never destroyed twice, even if a new one cannot be made
+        tj.tjDestroy(old);
         handle = newHandle();
         return new ImageDecodeException(message);
     }
@@ -54,7 +56,10 @@ final class TurboJpegDecoder implements AutoCloseable {
      * Decodes {@code data} to BGR (EXIF orientation not applied). With {@code minSide} > 0, the
      * smallest of 1/8, 1/4, 1/2 scale whose shorter side stays at least {@code minSide}.
      */
-    DecodedImage decode(byte[] data, long maxPixels, int minSide) throws ImageDecodeException {
+    DecodedImage decode(byte[] data, long maxPixels, int maxScans, int minSide) throws ImageDecodeException {
+        if (handle == null) {
+            handle = newHandle();
+        }
         encoded = ensure(encoded, data.length);
         encoded.write(0, data, 0, data.length);
         IntByReference width = new IntByReference();
@@ -89,7 +94,9 @@ final class TurboJpegDecoder implements AutoCloseable {
                             scaledWidth * channels,
                             scaledHeight,
                             cmyk ? TurboJpegC.TJPF_CMYK : TurboJpegC.TJPF_BGR,
-                            TurboJpegC.TJFLAG_ACCURATEDCT);
+                            TurboJpegC.TJFLAG_ACCURATEDCT
+                                    // libjpeg-turbo's own limit too, unless the option allows more
+                                    | (maxScans <= ImageDecoder.LIBJPEG_SCAN_LIMIT ? TurboJpegC.TJFLAG_LIMITSCANS : 0));
             if (status != 0) {
                 String message = tj.tjGetErrorStr2(handle);
                 // A warning still leaves an image. OpenCV accepts most (e.g. extraneous bytes
@@ -131,24 +138,31 @@ final class TurboJpegDecoder implements AutoCloseable {
         }
     }
 
+    /** {@code buffer} if large enough, else a new one; the old one is freed only once the new exists. */
     private static Memory ensure(Memory buffer, long size) {
         if (buffer != null && buffer.size() >= size) {
             return buffer;
         }
+        Memory larger = new Memory(Math.max(size, 1 << 16));
         if (buffer != null) {
             buffer.close();
         }
-        return new Memory(Math.max(size, 1 << 16));
+        return larger;
     }
 
     @Override
     public void close() {
-        tj.tjDestroy(handle);
+        if (handle != null) {
+            tj.tjDestroy(handle);
+            handle = null;
+        }
         if (encoded != null) {
             encoded.close();
+            encoded = null;
         }
         if (pixels != null) {
             pixels.close();
+            pixels = null;
         }
     }
 }

@@ -7,6 +7,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -22,13 +23,26 @@ import java.util.function.IntConsumer;
  * batch costs as much as a full one; started whenever the queue ran dry, batches of 8 carried 6.5
  * images on average on 2 busy cores.) One thread ({@code waiter}) waits for the running requests,
  * oldest first, runs the callbacks and starts what is due.
+ *
+ * <p>Closing (Flink closes the function when the task ends or is cancelled, after interrupting
+ * the task thread) must never free a request OpenVINO may still run: {@link #close} drops what has
+ * not started, cancels the running requests, waits for the waiter (ignoring interrupts, for at
+ * most {@link #CLOSE_TIMEOUT_MILLIS}) and frees the requests only once it has stopped; otherwise
+ * it leaks them, says so and tells the caller to keep the compiled model too. A callback that
+ * throws fails its own crop only; the waiter goes on.
  */
-public final class BatchingInferQueue implements AutoCloseable {
+public final class BatchingInferQueue {
 
     private static final Logger LOG = LoggerFactory.getLogger(BatchingInferQueue.class);
 
     /** How long a part-filled batch waits for more crops when nothing runs: a few decodes. */
     static final long LINGER_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+
+    /**
+     * How long {@link #close} waits for cancelled requests to return: far longer than a batch
+     * takes, well inside Flink's task cancellation timeout (180 s by default).
+     */
+    static final long CLOSE_TIMEOUT_MILLIS = 20_000;
 
     /** Receives the probabilities of one crop, or why inference failed. */
     public interface Callback {
@@ -74,15 +88,20 @@ public final class BatchingInferQueue implements AutoCloseable {
 
     /**
      * {@code count} requests of {@code model}; {@code batchObserver} hears the size of every batch
-     * started (for metrics).
+     * started (for metrics). If a request cannot be made, those made so far are freed.
      */
     public BatchingInferQueue(ClassificationModel model, int count, String threadName, IntConsumer batchObserver) {
         this.batchSize = model.batchSize();
         this.batchObserver = batchObserver;
-        for (int i = 0; i < count; i++) {
-            InferRequest request = model.newRequest();
-            requests.add(request);
-            idle.add(request);
+        try {
+            for (int i = 0; i < count; i++) {
+                InferRequest request = model.newRequest();
+                requests.add(request);
+                idle.add(request);
+            }
+        } catch (RuntimeException e) {
+            requests.forEach(InferRequest::close);
+            throw e;
         }
         waiter = new Thread(this::work, threadName);
         waiter.setDaemon(true);
@@ -91,6 +110,7 @@ public final class BatchingInferQueue implements AutoCloseable {
 
     /** Queues one crop; {@code callback} runs on the waiter thread. */
     public void submit(byte[] crop, Callback callback) {
+        List<Failed> failures;
         lock.lock();
         try {
             if (closed) {
@@ -102,11 +122,12 @@ public final class BatchingInferQueue implements AutoCloseable {
                 full.add(filling);
                 filling = new ArrayList<>();
             }
-            startWhatIsDue();
+            failures = startWhatIsDue();
             changed.signal(); // the waiter (re)starts its linger clock
         } finally {
             lock.unlock();
         }
+        failures.forEach(Failed::report);
     }
 
     /** Nanoseconds until the part-filled batch is due; 0 when it is. Holds the lock. */
@@ -114,16 +135,20 @@ public final class BatchingInferQueue implements AutoCloseable {
         return Math.max(0, LINGER_NANOS - (System.nanoTime() - lastArrival));
     }
 
-    /** Starts full batches on idle requests, and the part-filled one when due. Holds the lock. */
-    private void startWhatIsDue() {
-        while (!idle.isEmpty()) {
+    /**
+     * Starts full batches on idle requests, and the part-filled one when due. Holds the lock;
+     * returns the batches that could not start, for the caller to report once it has let go.
+     */
+    private List<Failed> startWhatIsDue() {
+        List<Failed> failures = new ArrayList<>();
+        while (!closed && !idle.isEmpty()) {
             List<Item> batch = full.poll();
-            if (batch == null && running.isEmpty() && !filling.isEmpty() && (closed || lingerLeft() == 0)) {
+            if (batch == null && running.isEmpty() && !filling.isEmpty() && lingerLeft() == 0) {
                 batch = filling;
                 filling = new ArrayList<>();
             }
             if (batch == null) {
-                return;
+                break;
             }
             InferRequest request = idle.poll();
             try {
@@ -133,7 +158,7 @@ public final class BatchingInferQueue implements AutoCloseable {
                 request.start();
             } catch (RuntimeException e) {
                 idle.add(request);
-                batch.forEach(item -> item.callback.failed(e));
+                failures.add(new Failed(batch, e));
                 continue;
             }
             batchObserver.accept(batch.size());
@@ -141,14 +166,50 @@ public final class BatchingInferQueue implements AutoCloseable {
             images += batch.size();
             running.add(new Running(request, batch));
         }
+        return failures;
     }
 
     /** The waiter: delivers finished batches, oldest first, and starts part-filled ones when due. */
     private void work() {
+        try {
+            waitAndDeliver();
+        } catch (Throwable e) { // not expected; the rows in flight must not wait for a timeout
+            LOG.error("The inference queue's waiter failed; failing the images in flight", e);
+            List<Item> left = new ArrayList<>();
+            List<InferRequest> started = new ArrayList<>();
+            lock.lock();
+            try {
+                closed = true;
+                running.forEach(batch -> {
+                    left.addAll(batch.items);
+                    started.add(batch.request);
+                    batch.request.cancel();
+                });
+                running.clear();
+                full.forEach(left::addAll);
+                left.addAll(filling);
+                filling = new ArrayList<>();
+                full.clear();
+            } finally {
+                lock.unlock();
+            }
+            for (InferRequest request : started) { // nothing may run once this thread is gone
+                try {
+                    request.await();
+                } catch (Throwable ignored) {
+                    // cancelled or failed: either way it no longer runs
+                }
+            }
+            new Failed(left, e).report();
+        }
+    }
+
+    private void waitAndDeliver() {
         lock.lock();
         try {
             while (true) {
                 Running oldest = running.peek();
+                List<Failed> failures;
                 if (oldest != null) {
                     lock.unlock();
                     try {
@@ -158,15 +219,24 @@ public final class BatchingInferQueue implements AutoCloseable {
                     }
                     running.poll();
                     idle.add(oldest.request);
-                    startWhatIsDue();
+                    failures = startWhatIsDue();
                 } else if (closed) {
                     return;
                 } else if (filling.isEmpty()) {
                     changed.awaitUninterruptibly();
+                    continue;
                 } else {
-                    startWhatIsDue();
-                    if (running.isEmpty()) {
+                    failures = startWhatIsDue();
+                    if (running.isEmpty() && failures.isEmpty()) {
                         awaitNanos(lingerLeft());
+                    }
+                }
+                if (!failures.isEmpty()) {
+                    lock.unlock();
+                    try {
+                        failures.forEach(Failed::report);
+                    } finally {
+                        lock.lock();
                     }
                 }
             }
@@ -183,7 +253,8 @@ public final class BatchingInferQueue implements AutoCloseable {
         }
     }
 
-    private static void deliver(Running batch) {
+    /** Waits for one batch (outside the lock) and runs its callbacks. */
+    private void deliver(Running batch) {
         List<float[]> results = new ArrayList<>(batch.items.size());
         try {
             batch.request.await();
@@ -191,31 +262,120 @@ public final class BatchingInferQueue implements AutoCloseable {
                 results.add(batch.request.probabilities(slot));
             }
         } catch (RuntimeException e) {
-            batch.items.forEach(item -> item.callback.failed(e));
+            new Failed(batch.items, e).report();
             return;
         }
         for (int slot = 0; slot < batch.items.size(); slot++) {
-            batch.items.get(slot).callback.done(results.get(slot));
+            Item item = batch.items.get(slot);
+            try {
+                item.callback.done(results.get(slot));
+            } catch (Throwable e) { // this row's problem: the next rows and the waiter go on
+                failQuietly(item, e);
+            }
         }
     }
 
-    /** Runs what is queued, waits for it, then frees the requests. */
-    @Override
-    public void close() {
+    /** Items that get an error instead of probabilities. */
+    private final class Failed {
+        final List<Item> items;
+        final Throwable error;
+
+        Failed(List<Item> items, Throwable error) {
+            this.items = items;
+            this.error = error;
+        }
+
+        void report() {
+            items.forEach(item -> failQuietly(item, error));
+        }
+    }
+
+    private void failQuietly(Item item, Throwable error) {
+        try {
+            item.callback.failed(error);
+        } catch (Throwable e) {
+            if (isClosed()) { // the operator is going away and may refuse late results
+                LOG.debug("A callback failed while the inference queue closed", e);
+            } else {
+                LOG.warn("A callback failed; its image is lost to this queue", e);
+            }
+        }
+    }
+
+    private boolean isClosed() {
         lock.lock();
         try {
-            closed = true;
-            startWhatIsDue();
-            changed.signal();
+            return closed;
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Stops the queue: crops not yet started fail with a {@link CancellationException}, running
+     * requests are cancelled and their crops fail, and the requests are freed once the waiter has
+     * stopped. On a normal end of input nothing is queued (Flink waits for every row in flight
+     * before it closes the function). Returns false if the waiter did not stop within {@link
+     * #CLOSE_TIMEOUT_MILLIS}: the requests may still run, so they are leaked (and logged), and the
+     * caller must not free the compiled model they belong to either.
+     */
+    public boolean close() {
+        List<Item> dropped = new ArrayList<>();
+        lock.lock();
         try {
-            waiter.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            if (closed && !waiter.isAlive() && requests.isEmpty()) {
+                return true; // closed before
+            }
+            closed = true;
+            full.forEach(dropped::addAll);
+            full.clear();
+            dropped.addAll(filling);
+            filling = new ArrayList<>();
+            running.forEach(batch -> batch.request.cancel());
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        new Failed(dropped, new CancellationException("the inference queue closed before this image was inferred")).report();
+        if (!joinIgnoringInterrupts(waiter, CLOSE_TIMEOUT_MILLIS)) {
+            LOG.error(
+                    "Inference did not stop within {} ms of being cancelled: leaking {} infer requests (and their "
+                            + "compiled model) rather than freeing memory OpenVINO may still use",
+                    CLOSE_TIMEOUT_MILLIS, requests.size());
+            return false;
         }
         requests.forEach(InferRequest::close);
-        LOG.info("{} images in {} infer requests (batch size {}, {} requests)", images, batches, batchSize, requests.size());
+        requests.clear();
+        LOG.info("{} images in {} infer requests (batch size {}), {} not started at close",
+                images, batches, batchSize, dropped.size());
+        return true;
+    }
+
+    /**
+     * Joins {@code thread} for at most {@code timeoutMillis}, through interrupts: Flink interrupts
+     * a cancelled task's thread, and giving up early would free what the thread still uses. The
+     * interrupt flag is restored before returning.
+     */
+    static boolean joinIgnoringInterrupts(Thread thread, long timeoutMillis) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        boolean interrupted = false;
+        try {
+            while (thread.isAlive()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            return true;
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.flinkimageudfs.model.openvino;
 
+import dev.flinkimageudfs.model.PresetCatalog;
 import dev.flinkimageudfs.model.Preprocessing;
 
 import com.sun.jna.Memory;
@@ -7,6 +8,7 @@ import com.sun.jna.Pointer;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -154,13 +156,30 @@ public final class ClassificationModel {
 
     // --- compiling -------------------------------------------------------------------------
 
+    /**
+     * Reads, checks, prepares and compiles the model (under the {@code SHARED} lock). Everything
+     * made on the way is freed if a later step fails: the compiled model, and the core when no
+     * other model uses it (a failing first compile would otherwise leak a core per restart).
+     */
     private static ClassificationModel compile(ModelSpec spec) {
         OpenVino ov = OpenVino.get(spec.libraryPath);
         if (core == null) {
             PointerByReference created = new PointerByReference();
-            ov.check(ov.c.ov_core_create(created), "create OpenVINO core");
+            ov.check(() -> ov.c.ov_core_create(created), "create OpenVINO core");
             core = created.getValue();
         }
+        try {
+            return compileWithCore(ov, spec);
+        } catch (RuntimeException | Error e) {
+            if (SHARED.isEmpty()) {
+                ov.c.ov_core_free(core);
+                core = null;
+            }
+            throw e;
+        }
+    }
+
+    private static ClassificationModel compileWithCore(OpenVino ov, ModelSpec spec) {
         Pointer model = read(ov, spec);
         try {
             int[] elementTypes = check(ov, model, spec);
@@ -172,30 +191,42 @@ public final class ClassificationModel {
             } finally {
                 ov.c.ov_model_free(prepared);
             }
-            Postprocessing postprocessing;
-            if (!isReal(elementTypes[1])) {
-                postprocessing = Postprocessing.NORMALISE; // quantised scores, e.g. a u8 softmax
-            } else if ("softmax".equals(spec.outputActivation)) {
-                postprocessing = Postprocessing.SOFTMAX;
-            } else if ("none".equals(spec.outputActivation)) {
-                postprocessing = Postprocessing.NONE;
-            } else {
-                postprocessing = endsInSoftmax(ov, compiled, batchSize, spec) ? Postprocessing.NONE : Postprocessing.SOFTMAX;
+            try {
+                return created(ov, spec, compiled, batchSize, postprocessing(ov, spec, compiled, batchSize, elementTypes[1]));
+            } catch (RuntimeException | Error e) {
+                ov.c.ov_compiled_model_free(compiled);
+                throw e;
             }
-            ClassificationModel result = new ClassificationModel(spec, ov, compiled, batchSize, postprocessing);
-            LOG.info(
-                    "Compiled '{}' for {}: batch {}, precision {}, {} streams, postprocessing {}, {}",
-                    spec.modelPath,
-                    spec.device,
-                    batchSize,
-                    result.precision(),
-                    ov.property(compiled, "NUM_STREAMS").trim(),
-                    postprocessing,
-                    spec.preprocessing);
-            return result;
         } finally {
             ov.c.ov_model_free(model);
         }
+    }
+
+    private static Postprocessing postprocessing(
+            OpenVino ov, ModelSpec spec, Pointer compiled, int batchSize, int outputType) {
+        if (!isReal(outputType)) {
+            return Postprocessing.NORMALISE; // quantised scores, e.g. a u8 softmax
+        } else if ("softmax".equals(spec.outputActivation)) {
+            return Postprocessing.SOFTMAX;
+        } else if ("none".equals(spec.outputActivation)) {
+            return Postprocessing.NONE;
+        }
+        return endsInSoftmax(ov, compiled, batchSize, spec) ? Postprocessing.NONE : Postprocessing.SOFTMAX;
+    }
+
+    private static ClassificationModel created(
+            OpenVino ov, ModelSpec spec, Pointer compiled, int batchSize, Postprocessing postprocessing) {
+        ClassificationModel result = new ClassificationModel(spec, ov, compiled, batchSize, postprocessing);
+        LOG.info(
+                "Compiled '{}' for {}: batch {}, precision {}, {} streams, postprocessing {}, {}",
+                spec.modelPath,
+                spec.device,
+                batchSize,
+                result.precision(),
+                ov.property(compiled, "NUM_STREAMS").trim(),
+                postprocessing,
+                spec.preprocessing);
+        return result;
     }
 
     private static Pointer read(OpenVino ov, ModelSpec spec) {
@@ -203,13 +234,9 @@ public final class ClassificationModel {
             throw new IllegalArgumentException("model-path: model file not found: '" + spec.modelPath + "'");
         }
         PointerByReference model = new PointerByReference();
-        int status = ov.c.ov_core_read_model(core, spec.modelPath.toString(), null, model);
-        if (status != 0) {
-            throw new IllegalArgumentException(
-                    "model-path: cannot read model '"
-                            + spec.modelPath
-                            + "': "
-                            + OpenVino.firstLine(ov.c.ov_get_last_err_msg()));
+        String problem = ov.failure(() -> ov.c.ov_core_read_model(core, spec.modelPath.toString(), null, model));
+        if (problem != null) {
+            throw new IllegalArgumentException("model-path: cannot read model '" + spec.modelPath + "': " + problem);
         }
         return model.getValue();
     }
@@ -218,8 +245,8 @@ public final class ClassificationModel {
     private static int[] check(OpenVino ov, Pointer model, ModelSpec spec) {
         LongByReference inputs = new LongByReference();
         LongByReference outputs = new LongByReference();
-        ov.check(ov.c.ov_model_inputs_size(model, inputs), "count inputs");
-        ov.check(ov.c.ov_model_outputs_size(model, outputs), "count outputs");
+        ov.check(() -> ov.c.ov_model_inputs_size(model, inputs), "count inputs");
+        ov.check(() -> ov.c.ov_model_outputs_size(model, outputs), "count outputs");
         if (inputs.getValue() != 1 || outputs.getValue() != 1) {
             throw new IllegalArgumentException(
                     String.format(
@@ -266,11 +293,11 @@ public final class ClassificationModel {
 
         static Port of(OpenVino ov, Pointer model, boolean input) {
             PointerByReference port = new PointerByReference();
-            ov.check(input ? ov.c.ov_model_const_input(model, port) : ov.c.ov_model_const_output(model, port),
+            ov.check(() -> input ? ov.c.ov_model_const_input(model, port) : ov.c.ov_model_const_output(model, port),
                     input ? "get input" : "get output");
             try {
                 IntByReference type = new IntByReference();
-                ov.check(ov.c.ov_port_get_element_type(port.getValue(), type), "get element type");
+                ov.check(() -> ov.c.ov_port_get_element_type(port.getValue(), type), "get element type");
                 return new Port(ov.partialShape(port.getValue()), type.getValue());
             } finally {
                 ov.c.ov_output_const_port_free(port.getValue());
@@ -319,10 +346,11 @@ public final class ClassificationModel {
         dims[layout.indexOf('H')] = preprocessing.cropSize;
         dims[layout.indexOf('W')] = preprocessing.cropSize;
         Memory shape = new Memory(24);
-        ov.check(ov.c.ov_partial_shape_create_static(4, dims, shape), "create shape");
+        ov.check(() -> ov.c.ov_partial_shape_create_static(4, dims, shape), "create shape");
         try {
-            if (ov.c.ov_model_reshape_by_port_indexes(model, new long[] {0}, shape, 1) != 0) {
-                return OpenVino.firstLine(ov.c.ov_get_last_err_msg());
+            String problem = ov.failure(() -> ov.c.ov_model_reshape_by_port_indexes(model, new long[] {0}, shape, 1));
+            if (problem != null) {
+                return problem;
             }
         } finally {
             ov.c.ov_partial_shape_free(shape);
@@ -348,31 +376,33 @@ public final class ClassificationModel {
 
             Pointer tensor = handles.take("input tensor info", r -> ov.c.ov_preprocess_input_info_get_tensor_info(input, r),
                     ov.c::ov_preprocess_input_tensor_info_free);
-            ov.check(ov.c.ov_preprocess_input_tensor_info_set_element_type(tensor, OpenVinoC.ELEMENT_U8), "tensor u8");
-            ov.check(ov.c.ov_preprocess_input_tensor_info_set_layout(tensor, handles.layout("NHWC")), "tensor NHWC");
-            ov.check(ov.c.ov_preprocess_input_tensor_info_set_color_format(tensor, OpenVinoC.COLOR_BGR), "tensor BGR");
+            ov.check(() -> ov.c.ov_preprocess_input_tensor_info_set_element_type(tensor, OpenVinoC.ELEMENT_U8), "tensor u8");
+            Pointer nhwc = handles.layout("NHWC");
+            ov.check(() -> ov.c.ov_preprocess_input_tensor_info_set_layout(tensor, nhwc), "tensor NHWC");
+            ov.check(() -> ov.c.ov_preprocess_input_tensor_info_set_color_format(tensor, OpenVinoC.COLOR_BGR), "tensor BGR");
 
             Pointer modelInfo = handles.take("input model info", r -> ov.c.ov_preprocess_input_info_get_model_info(input, r),
                     ov.c::ov_preprocess_input_model_info_free);
-            ov.check(ov.c.ov_preprocess_input_model_info_set_layout(modelInfo, handles.layout(preprocessing.layout)),
+            Pointer modelLayout = handles.layout(preprocessing.layout);
+            ov.check(() -> ov.c.ov_preprocess_input_model_info_set_layout(modelInfo, modelLayout),
                     "model layout " + preprocessing.layout);
 
             Pointer steps = handles.take("preprocess steps", r -> ov.c.ov_preprocess_input_info_get_preprocess_steps(input, r),
                     ov.c::ov_preprocess_preprocess_steps_free);
             if ("RGB".equals(preprocessing.channelOrder)) {
-                ov.check(ov.c.ov_preprocess_preprocess_steps_convert_color(steps, OpenVinoC.COLOR_RGB), "BGR to RGB");
+                ov.check(() -> ov.c.ov_preprocess_preprocess_steps_convert_color(steps, OpenVinoC.COLOR_RGB), "BGR to RGB");
             }
             if (isReal(inputType)) {
-                ov.check(ov.c.ov_preprocess_preprocess_steps_convert_element_type(steps, OpenVinoC.ELEMENT_F32), "to f32");
+                ov.check(() -> ov.c.ov_preprocess_preprocess_steps_convert_element_type(steps, OpenVinoC.ELEMENT_F32), "to f32");
             }
             if (preprocessing.mean != null) {
                 ov.check(
-                        ov.c.ov_preprocess_preprocess_steps_mean_multi_channels(steps, preprocessing.mean, preprocessing.mean.length),
+                        () -> ov.c.ov_preprocess_preprocess_steps_mean_multi_channels(steps, preprocessing.mean, preprocessing.mean.length),
                         "mean");
             }
             if (preprocessing.scale != null) {
                 ov.check(
-                        ov.c.ov_preprocess_preprocess_steps_scale_multi_channels(steps, preprocessing.scale, preprocessing.scale.length),
+                        () -> ov.c.ov_preprocess_preprocess_steps_scale_multi_channels(steps, preprocessing.scale, preprocessing.scale.length),
                         "scale");
             }
 
@@ -380,10 +410,10 @@ public final class ClassificationModel {
                     ov.c::ov_preprocess_output_info_free);
             Pointer outputTensor = handles.take("output tensor info", r -> ov.c.ov_preprocess_output_info_get_tensor_info(output, r),
                     ov.c::ov_preprocess_output_tensor_info_free);
-            ov.check(ov.c.ov_preprocess_output_set_element_type(outputTensor, OpenVinoC.ELEMENT_F32), "output f32");
+            ov.check(() -> ov.c.ov_preprocess_output_set_element_type(outputTensor, OpenVinoC.ELEMENT_F32), "output f32");
 
             PointerByReference built = new PointerByReference();
-            ov.check(ov.c.ov_preprocess_prepostprocessor_build(ppp, built), "build preprocessing");
+            ov.check(() -> ov.c.ov_preprocess_prepostprocessor_build(ppp, built), "build preprocessing");
             return built.getValue();
         }
     }
@@ -400,7 +430,7 @@ public final class ClassificationModel {
         /** Calls {@code make} with an out-pointer, checks it, and frees the result at the end. */
         Pointer take(String what, ToIntFunction<PointerByReference> make, Consumer<Pointer> free) {
             PointerByReference ref = new PointerByReference();
-            ov.check(make.applyAsInt(ref), what);
+            ov.check(() -> make.applyAsInt(ref), what);
             Pointer made = ref.getValue();
             frees.push(() -> free.accept(made));
             return made;
@@ -424,8 +454,9 @@ public final class ClassificationModel {
             keysAndValues[i++] = property.getValue();
         }
         PointerByReference compiled = new PointerByReference();
-        int status = ov.c.ov_core_compile_model(core, model, spec.device, keysAndValues.length, compiled, keysAndValues);
-        if (status != 0) {
+        String problem =
+                ov.failure(() -> ov.c.ov_core_compile_model(core, model, spec.device, keysAndValues.length, compiled, keysAndValues));
+        if (problem != null) {
             throw new IllegalArgumentException(
                     "device: cannot compile '"
                             + spec.modelPath
@@ -434,28 +465,32 @@ public final class ClassificationModel {
                             + "' with "
                             + spec.properties
                             + ": "
-                            + OpenVino.firstLine(ov.c.ov_get_last_err_msg()));
+                            + problem);
         }
         return compiled.getValue();
     }
 
-    /** Infers a mid-grey batch: a graph ending in a softmax gives non-negative scores summing to 1. */
+    /**
+     * Infers a grey batch: a graph ending in a softmax gives non-negative scores summing to 1
+     * (the grey value and tolerances: {@code udfs.rules.SOFTMAX_PROBE}).
+     */
     private static boolean endsInSoftmax(OpenVino ov, Pointer compiled, int batchSize, ModelSpec spec) {
+        JsonNode rule = PresetCatalog.get().rule("softmax_probe");
         ClassificationModel probe = new ClassificationModel(spec, ov, compiled, batchSize, Postprocessing.NONE);
         try (InferRequest request = probe.newRequest()) {
             byte[] grey = new byte[spec.preprocessing.cropSize * spec.preprocessing.cropSize * 3];
-            Arrays.fill(grey, (byte) 128);
+            Arrays.fill(grey, (byte) rule.get("grey").asInt());
             request.putImage(0, grey);
             request.infer();
             float[] scores = request.probabilities(0);
             double sum = 0;
             for (float score : scores) {
-                if (score < -1e-6f) {
+                if (score < rule.get("min_score").asDouble()) {
                     return false;
                 }
                 sum += score;
             }
-            return Math.abs(sum - 1) < 0.02;
+            return Math.abs(sum - 1) < rule.get("sum_tolerance").asDouble();
         }
     }
 }

@@ -7,6 +7,7 @@ import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
 
 import java.util.Objects;
+import java.util.function.IntSupplier;
 
 /** The loaded OpenVINO C API plus the few helpers every caller needs: status checks and shapes. */
 final class OpenVino {
@@ -35,21 +36,74 @@ final class OpenVino {
         return instance;
     }
 
-    /** Throws {@link OpenVinoException} naming {@code what} unless {@code status} is OK. */
-    void check(int status, String what) {
+    /**
+     * The lock around every C call whose error message is read. OpenVINO keeps one last-error
+     * message for the whole process (not per thread), so the message must be copied right after
+     * the failing call, before another thread's call can replace it. It is JVM-wide: every job
+     * loads this class in its own class loader, while the library (and its message) is shared;
+     * a string literal is one interned object for all of them.
+     */
+    private static final Object LAST_ERROR_LOCK = "dev.flinkimageudfs.model.openvino.last-error";
+
+    /**
+     * Runs {@code call} (a C call returning an {@code ov_status_e}); throws {@link
+     * OpenVinoException} naming {@code what}, with OpenVINO's message, unless it succeeds.
+     */
+    void check(IntSupplier call, String what) {
+        int status;
+        String message;
+        synchronized (LAST_ERROR_LOCK) {
+            status = call.getAsInt();
+            message = status == 0 ? null : lastErrorMessage();
+        }
         if (status != 0) {
-            String message = c.ov_get_last_err_msg();
-            if (message == null || message.isBlank()) {
-                message = c.ov_get_error_info(status);
-            }
-            throw new OpenVinoException(what + ": " + firstLine(message), status);
+            throw new OpenVinoException(what + ": " + describe(status, message), status);
+        }
+    }
+
+    /** Null if {@code call} succeeds, else the first line of OpenVINO's message. */
+    String failure(IntSupplier call) {
+        int status;
+        String message;
+        synchronized (LAST_ERROR_LOCK) {
+            status = call.getAsInt();
+            message = status == 0 ? null : lastErrorMessage();
+        }
+        return status == 0 ? null : describe(status, message);
+    }
+
+    private String describe(int status, String message) {
+        return firstLine(message == null || message.isBlank() ? c.ov_get_error_info(status) : message);
+    }
+
+    /**
+     * For the calls that wait for inference ({@code infer}, {@code wait}), which must not hold
+     * the lock: the message comes from the status alone (a static string), never from another
+     * thread's failure.
+     */
+    void checkInference(int status, String what) {
+        if (status != 0) {
+            throw new OpenVinoException(what + ": " + c.ov_get_error_info(status) + " (status " + status + ")", status);
+        }
+    }
+
+    /** OpenVINO's copy of the last message, freed here ({@code ov_get_last_err_msg} allocates). */
+    private String lastErrorMessage() {
+        Pointer copy = c.ov_get_last_err_msg();
+        if (copy == null) {
+            return null;
+        }
+        try {
+            return copy.getString(0, "UTF-8");
+        } finally {
+            c.ov_free(copy);
         }
     }
 
     /** A string property of a compiled model, e.g. {@code INFERENCE_PRECISION_HINT}. */
     String property(Pointer compiledModel, String key) {
         PointerByReference value = new PointerByReference();
-        check(c.ov_compiled_model_get_property(compiledModel, key, value), "get property " + key);
+        check(() -> c.ov_compiled_model_get_property(compiledModel, key, value), "get property " + key);
         try {
             return value.getValue().getString(0);
         } finally {
@@ -60,10 +114,10 @@ final class OpenVino {
     /** A device property, e.g. the CPU's {@code OPTIMIZATION_CAPABILITIES}, read through a core of its own. */
     String deviceProperty(String device, String key) {
         PointerByReference core = new PointerByReference();
-        check(c.ov_core_create(core), "create OpenVINO core");
+        check(() -> c.ov_core_create(core), "create OpenVINO core");
         try {
             PointerByReference value = new PointerByReference();
-            check(c.ov_core_get_property(core.getValue(), device, key, value), "get property " + key + " of " + device);
+            check(() -> c.ov_core_get_property(core.getValue(), device, key, value), "get property " + key + " of " + device);
             try {
                 return value.getValue().getString(0);
             } finally {
@@ -80,7 +134,7 @@ final class OpenVino {
      */
     long[][] partialShape(Pointer port) {
         Memory shape = new Memory(24);
-        check(c.ov_port_get_partial_shape(port, shape), "get partial shape");
+        check(() -> c.ov_port_get_partial_shape(port, shape), "get partial shape");
         try {
             long rankMin = shape.getLong(0);
             long rankMax = shape.getLong(8);

@@ -2,6 +2,7 @@ package dev.flinkimageudfs.model.openvino;
 
 import com.sun.jna.Library;
 import com.sun.jna.Pointer;
+import com.sun.jna.Structure;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
@@ -21,13 +22,17 @@ public interface OpenVinoC extends Library {
     int ELEMENT_F16 = 3;
     int ELEMENT_F32 = 4;
     int ELEMENT_F64 = 5;
+    int ELEMENT_I8 = 7;
+    int ELEMENT_I32 = 9;
+    int ELEMENT_I64 = 10;
     int ELEMENT_U8 = 16;
 
     // ov_color_format_e
     int COLOR_RGB = 5;
     int COLOR_BGR = 6;
 
-    String ov_get_last_err_msg();
+    /** A copy of the process-wide last error message (or null), to be freed with {@link #ov_free}. */
+    Pointer ov_get_last_err_msg();
 
     String ov_get_error_info(int status);
 
@@ -144,9 +149,32 @@ public interface OpenVinoC extends Library {
 
     int ov_infer_request_wait(Pointer request);
 
+    int ov_infer_request_cancel(Pointer request);
+
     int ov_tensor_data(Pointer tensor, PointerByReference data);
 
     int ov_tensor_get_byte_size(Pointer tensor, LongByReference byteSize);
 
     void ov_tensor_free(Pointer tensor);
+
+    // --- graphs written as IR text, tensors on memory the caller or OpenVINO owns (vector search) ---
+
+    /** {@code ov_shape_t} passed by value: {@code {int64_t rank; int64_t* dims}}. */
+    @Structure.FieldOrder({"rank", "dims"})
+    class ShapeByValue extends Structure implements Structure.ByValue {
+        public long rank;
+        public Pointer dims;
+    }
+
+    /** {@code model} is IR XML text of {@code length} bytes; {@code weights} the tensor its constants index into. */
+    int ov_core_read_model_from_memory_buffer(
+            Pointer core, String model, long length, Pointer weights, PointerByReference result);
+
+    int ov_model_const_output_by_index(Pointer model, long index, PointerByReference port);
+
+    int ov_tensor_create(int elementType, ShapeByValue shape, PointerByReference tensor);
+
+    int ov_tensor_create_from_host_ptr(int elementType, ShapeByValue shape, Pointer hostPointer, PointerByReference tensor);
+
+    int ov_infer_request_set_input_tensor_by_index(Pointer request, long index, Pointer tensor);
 }
