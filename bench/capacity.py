@@ -3,11 +3,12 @@ CPU time a Flink batch job spends per image in steady state (``cpu_ms_per_image`
 ``bench.run``'s flink-batch row: client, JVM and Python workers together).
 
     python -m bench.capacity run [--models resnet50,efficientnet_lite0,mobilenet_v2_quant]
-                                 [--precisions f32,bf16] [--images 800] [--repeats 2]
+                                 [--precisions f32,bf16,int8] [--images 800] [--repeats 2]
     python -m bench.capacity table bench/results/*capacity*.json
 
 ``run`` runs ``python -m bench.run --only tight,flink-batch`` once per model and precision (tagged
-``capacity-<model>-<precision>``), then prints the table; ``table`` prints it from result files.
+``capacity-<model>-<precision>``; int8 for the presets that offer it, with their INT8 model made by
+``python -m udfs.models quantize``), then prints the table; ``table`` prints it from result files.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import RESULTS
+from bench.common import RESULTS, model_file, model_options
 
 
 def row_of(result: dict) -> dict:
@@ -55,6 +56,12 @@ def run(models: list[str], precisions: list[str], images: int, repeats: int, out
     results = []
     for model in models:
         for precision in precisions:
+            if precision == "int8":
+                try:
+                    model_file({**model_options(model), "classify.precision": "int8"})
+                except ValueError as error:  # not offered, or its INT8 model not made
+                    print(f"capacity: {model} int8 skipped: {error}", file=sys.stderr)
+                    continue
             tag = f"capacity-{model}-{precision}"
             subprocess.run([sys.executable, "-m", "bench.run", "--images", str(images), "--repeats", str(repeats),
                             "--only", "tight,flink-batch", "--model", model, "--precision", precision,
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="measure every model and precision, print the table")
     run_cmd.add_argument("--models", default="resnet50,efficientnet_lite0,mobilenet_v2_quant")
-    run_cmd.add_argument("--precisions", default="f32,bf16")
+    run_cmd.add_argument("--precisions", default="f32,bf16,int8")
     run_cmd.add_argument("--images", type=int, default=800)
     run_cmd.add_argument("--repeats", type=int, default=2)
     run_cmd.add_argument("--out", type=Path, default=RESULTS)

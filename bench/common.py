@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Mapping
 
+from udfs.config import PRECISIONS
 from udfs.config_file import JOB_CONF, parse_key_values, read_config_file
 from udfs.presets import PRESETS
 from udfs.reference_preprocessing import reference_input  # noqa: F401  (for the benchmarks)
@@ -32,7 +33,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, options_help: str) -> N
     """--model, --model-path, --precision and -D KEY=VALUE."""
     parser.add_argument("--model", default="resnet50", choices=sorted(PRESETS))
     parser.add_argument("--model-path", type=Path, help="another model file for the preset (e.g. an INT8 IR)")
-    parser.add_argument("--precision", default="auto", choices=("auto", "f32", "bf16", "f16"))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="int8: the model's INT8 IR (python -m udfs.models quantize)")
     parser.add_argument("-D", dest="options", action="append", default=[], metavar="KEY=VALUE", help=options_help)
 
 
@@ -49,11 +51,13 @@ def classify_options(options: Mapping[str, str]) -> dict[str, str]:
 
 
 def model_file(options: Mapping[str, str]) -> Path:
-    """The model file the classifier will load with ``options`` (a ValueError says how to get it)."""
+    """The model file the classifier will load with ``options``: the INT8 IR at precision int8
+    (a ValueError says how to get it)."""
     from udfs.config import load_config
-    from udfs.models import resolve_model_path
+    from udfs.models import resolve_int8_model_path, resolve_model_path
 
-    return resolve_model_path(load_config(classify_options(options)))
+    config = load_config(classify_options(options))
+    return resolve_int8_model_path(config) if config.precision == "int8" else resolve_model_path(config)
 
 
 def make_image_dir(root: Path, count: int) -> Path:

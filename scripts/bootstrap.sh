@@ -15,7 +15,7 @@ fi
 stamp="$venv/.installed-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -e "$root[test]"
+    "$venv/bin/python" -m pip install --quiet -e "$root[test,int8]"
     rm -f "$venv"/.installed-* && touch "$stamp"
 fi
 "$venv/bin/python" -m udfs.jars >/dev/null

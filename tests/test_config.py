@@ -93,7 +93,10 @@ def test_single_mean_value():
         ({"classify.infer-requests": "-1"}, "classify.infer-requests: expected an integer >= 0, got '-1'"),
         ({"classify.batch-size": "-1"}, "classify.batch-size: expected an integer >= 0, got '-1'"),
         ({"classify.decode-threads": "0"}, "classify.decode-threads: expected an integer >= 1, got '0'"),
-        ({"classify.precision": "int4"}, "classify.precision: expected one of auto, f32, bf16, f16, got 'int4'"),
+        ({"classify.precision": "int4"}, "classify.precision: expected one of auto, f32, bf16, f16, int8, got 'int4'"),
+        ({"classify.model": "mobilenet_v2_quant", "classify.precision": "int8"},
+         "classify.precision: expected a precision offered for preset 'mobilenet_v2_quant' (int8: efficientnet_lite0, "
+         "resnet50), got 'int8'"),
         ({"classify.reverse-input-channels": "yes"}, "classify.reverse-input-channels: expected true or false, got 'yes'"),
         ({"classify.layout": "CHW"}, "classify.layout: expected one of NCHW, NHWC, got 'CHW'"),
         ({"classify.crop-size": "300"}, "classify.crop-size: expected <= classify.resize-size (256), got '300'"),

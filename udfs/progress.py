@@ -245,6 +245,11 @@ class JobProgress:
         if self._thread.is_alive():
             self._thread.join()
 
+    def poll(self) -> Progress:
+        """The job's progress now, read from its REST API (an error while the job is not up or gone)."""
+        self._poll()
+        return self.progress
+
     def _run(self) -> None:
         shown, last_logged = False, time.monotonic()
         while not self._stopped.wait(self._poll_interval):

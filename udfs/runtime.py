@@ -335,14 +335,9 @@ def _set_batch_size(model: ov.Model, scores: str, preprocessing: Preprocessing, 
     """Reshape the input to ``batch_size`` images of the crop size; 0 = ``AUTO_BATCH_SIZE`` when
     the graph allows it, else 1. Graphs that hard-code a batch of 1 in a Reshape (TFLite exports,
     for one) either refuse the new shape or fold the batch away; both count as not batchable."""
-    layout = ov.Layout(preprocessing.layout)
 
     def reshape(batch: int) -> None:
-        shape = [1, 1, 1, 1]
-        shape[layout.get_index_by_name("N")] = batch
-        shape[layout.get_index_by_name("C")] = 3
-        shape[layout.get_index_by_name("H")] = shape[layout.get_index_by_name("W")] = preprocessing.crop_size
-        model.reshape({model.input(): ov.PartialShape(shape)})
+        model.reshape({model.input(): ov.PartialShape(input_shape(preprocessing, batch))})
         output_batch = model.output(scores).get_partial_shape()[0]
         if output_batch.is_dynamic or output_batch.get_length() != batch:
             raise RuntimeError(f"a batch of {batch} images gives {output_batch} rows of scores")
@@ -359,6 +354,27 @@ def _set_batch_size(model: ov.Model, scores: str, preprocessing: Preprocessing, 
         reshape(1)
 
 
+def input_shape(preprocessing: Preprocessing, batch: int) -> list[int]:
+    """The model input's shape for ``batch`` crops, in the preset's layout."""
+    layout = ov.Layout(preprocessing.layout)
+    shape = [1, 1, 1, 1]
+    shape[layout.get_index_by_name("N")] = batch
+    shape[layout.get_index_by_name("C")] = 3
+    shape[layout.get_index_by_name("H")] = shape[layout.get_index_by_name("W")] = preprocessing.crop_size
+    return shape
+
+
+def preprocessing_model(preprocessing: Preprocessing, input_type: ov.Type = ov.Type.f32) -> ov.Model:
+    """The in-graph preprocessing alone, as ``prepare_model`` embeds it: one u8 NHWC BGR crop in,
+    the model's input out (channel order, layout, element type, mean, scale). Quantization
+    calibrates the model without that graph on what this computes (``udfs.quantize``)."""
+    parameter = ops.parameter(input_shape(preprocessing, 1), input_type)
+    model = ov.Model([ops.result(parameter)], [parameter], "preprocessing")
+    ppp = PrePostProcessor(model)
+    _embed_preprocessing(ppp, preprocessing, input_type)
+    return ppp.build()
+
+
 def _first_line(error: Exception) -> str:
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
@@ -367,19 +383,31 @@ def _first_line(error: Exception) -> str:
 def _embed_processing(model: ov.Model, scores: str, preprocessing: Preprocessing, output_activation: str,
                       batch_size: int) -> ov.Model:
     _set_batch_size(model, scores, preprocessing, batch_size)
-    layout = ov.Layout(preprocessing.layout)
-
-    model_input_type = model.input().get_element_type()
     output_type = model.output(scores).get_element_type()
     apply_softmax = output_activation == "softmax" or (
         output_activation == "auto" and not _ends_in_softmax(model.output(scores))
     )
 
     ppp = PrePostProcessor(model)
+    _embed_preprocessing(ppp, preprocessing, model.input().get_element_type())
+    postprocess = ppp.output(scores).postprocess()
+    if not output_type.is_real():
+        # Quantised scores (e.g. a u8 softmax): back to f32 and rescaled to sum to 1.
+        postprocess.convert_element_type(ov.Type.f32)
+        postprocess.custom(lambda node: ops.divide(node, ops.reduce_sum(node, [-1], keep_dims=True)).output(0))
+    elif apply_softmax:
+        postprocess.custom(lambda node: ops.softmax(node, -1).output(0))
+    for output in model.outputs:
+        ppp.output(output.get_any_name()).tensor().set_element_type(ov.Type.f32)
+    return ppp.build()
+
+
+def _embed_preprocessing(ppp: PrePostProcessor, preprocessing: Preprocessing, model_input_type: ov.Type) -> None:
+    """Tensor side u8 NHWC BGR crops; model side the preset's layout, channel order, mean and scale."""
     ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(
         ColorFormat.BGR
     )
-    ppp.input().model().set_layout(layout)
+    ppp.input().model().set_layout(ov.Layout(preprocessing.layout))
     steps = ppp.input().preprocess()
     if preprocessing.channel_order == "RGB":
         steps.convert_color(ColorFormat.RGB)
@@ -395,17 +423,6 @@ def _embed_processing(model: ov.Model, scores: str, preprocessing: Preprocessing
         steps.mean(list(preprocessing.mean))
     if preprocessing.scale is not None:
         steps.scale(list(preprocessing.scale))
-
-    postprocess = ppp.output(scores).postprocess()
-    if not output_type.is_real():
-        # Quantised scores (e.g. a u8 softmax): back to f32 and rescaled to sum to 1.
-        postprocess.convert_element_type(ov.Type.f32)
-        postprocess.custom(lambda node: ops.divide(node, ops.reduce_sum(node, [-1], keep_dims=True)).output(0))
-    elif apply_softmax:
-        postprocess.custom(lambda node: ops.softmax(node, -1).output(0))
-    for output in model.outputs:
-        ppp.output(output.get_any_name()).tensor().set_element_type(ov.Type.f32)
-    return ppp.build()
 
 
 def _ends_in_softmax(output: ov.Output) -> bool:

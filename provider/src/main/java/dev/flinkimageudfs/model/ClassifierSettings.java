@@ -1,5 +1,6 @@
 package dev.flinkimageudfs.model;
 
+import dev.flinkimageudfs.model.openvino.AutoPrecision;
 import dev.flinkimageudfs.model.openvino.ModelSpec;
 import dev.flinkimageudfs.model.preset.Preprocessing;
 import dev.flinkimageudfs.model.preset.PresetCatalog;
@@ -18,6 +19,7 @@ import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.BiFunction;
 
 import static dev.flinkimageudfs.model.OpenVinoOptions.BATCH_SIZE;
 import static dev.flinkimageudfs.model.OpenVinoOptions.CACHE_DIR;
@@ -61,6 +63,7 @@ public final class ClassifierSettings implements Serializable {
     private final String modelPath; // null: the preset's file in the model cache
     private final String modelFileName;
     private final boolean downloadable;
+    private final boolean offersInt8;
     private final String labelsPath; // null: the preset's packaged labels
     private final String labelsResource;
     public final int labelOffset;
@@ -90,6 +93,7 @@ public final class ClassifierSettings implements Serializable {
         modelPath = blankToNull(options.getOptional(MODEL_PATH).orElse(null));
         modelFileName = entry.get("file_name").asText();
         downloadable = entry.hasNonNull("url") || entry.hasNonNull("npm");
+        offersInt8 = entry.path("offers_int8").asBoolean(false);
         labelsPath = blankToNull(options.getOptional(LABELS_PATH).orElse(null));
         labelsResource = entry.get("labels").asText();
         labelOffset = entry.get("label_offset").asInt();
@@ -97,6 +101,10 @@ public final class ClassifierSettings implements Serializable {
         embeddingOutput = entry.hasNonNull("embedding") ? entry.get("embedding").get("output").asText() : null;
         device = options.get(DEVICE).trim().isEmpty() ? "CPU" : options.get(DEVICE).trim();
         precision = choice(options.get(PRECISION), "classify.precision");
+        if ("int8".equals(precision) && !offersInt8) {
+            throw OpenVinoOptions.invalid(PRECISION.key(), "expected a precision offered for preset '" + name + "' (int8: "
+                    + String.join(", ", catalog.int8PresetNames()) + ")", precision);
+        }
         performanceHint = choice(options.get(PERFORMANCE_HINT), "classify.performance-hint");
         inferRequests = options.get(INFER_REQUESTS);
         batchSize = options.get(BATCH_SIZE);
@@ -265,14 +273,51 @@ public final class ClassifierSettings implements Serializable {
     }
 
     /**
+     * Where {@code python -m udfs.models quantize} writes the INT8 IR of a float model: beside it,
+     * {@code <stem>-int8/model.xml} ({@code udfs.models.int8_model_path}).
+     */
+    static Path int8ModelPath(Path floatModel) {
+        String name = floatModel.getFileName().toString();
+        String stem = name.contains(".") ? name.substring(0, name.lastIndexOf('.')) : name;
+        return floatModel.resolveSibling(stem + "-int8").resolve("model.xml");
+    }
+
+    /** The INT8 IR of the model; the error names the command that makes it. */
+    private Path int8ModelPath() {
+        Path floatModel = modelPath();
+        Path int8 = int8ModelPath(floatModel);
+        if (!Files.isRegularFile(int8)) {
+            throw new IllegalArgumentException(
+                    "precision: 'int8' needs the INT8 model of " + floatModel + ", expected at " + int8
+                            + "; make it with `python -m udfs.models quantize " + preset + " --calibration DIR"
+                            + (modelPath != null ? " --model-path " + floatModel : "")
+                            + "` (DIR: a few hundred of your images)");
+        }
+        return int8;
+    }
+
+    /**
      * What to compile, for {@code batchSize} images per request; 0 = {@code autoBatchSize} when
-     * the graph allows a batch, else 1.
+     * the graph allows a batch, else 1. 'precision' resolved as {@code udfs.precision} does:
+     * int8 = the INT8 IR, auto = {@link AutoPrecision}.
      */
     public ModelSpec modelSpec(int numClasses, int batchSize, int autoBatchSize) {
         String cache = cacheDir == null ? cacheRoot().resolve("openvino").toString() : expandHome(cacheDir);
+        BiFunction<String, Path, ModelSpec> specOf = (resolved, path) -> new ModelSpec(
+                path, preprocessing, numClasses, outputActivation, batchSize, autoBatchSize, device, resolved,
+                "precision '" + precision + "'", performanceHint, streams, cache, libraryPath, embeddingOutput);
+        if ("int8".equals(precision)) {
+            return specOf.apply("int8", int8ModelPath());
+        }
+        if (!"auto".equals(precision)) {
+            return specOf.apply(precision, modelPath());
+        }
+        Path floatModel = modelPath();
+        AutoPrecision.Choice choice = AutoPrecision.choose(
+                floatModel, offersInt8 ? int8ModelPath(floatModel) : null, device, cache, libraryPath, specOf);
         return new ModelSpec(
-                modelPath(), preprocessing, numClasses, outputActivation, batchSize, autoBatchSize, device, precision,
-                performanceHint, streams, cache, libraryPath, embeddingOutput);
+                choice.modelPath, preprocessing, numClasses, outputActivation, batchSize, autoBatchSize, device,
+                choice.precision, choice.reason, performanceHint, streams, cache, libraryPath, embeddingOutput);
     }
 
     /**

@@ -112,6 +112,10 @@ public final class ClassificationModel {
         return batchSize;
     }
 
+    int cropSize() {
+        return spec.preprocessing.cropSize;
+    }
+
     /** Infer requests the device runs best with ({@code OPTIMAL_NUMBER_OF_INFER_REQUESTS}). */
     public int optimalInferRequests() {
         return Integer.parseInt(ov.property(compiled, "OPTIMAL_NUMBER_OF_INFER_REQUESTS").trim());

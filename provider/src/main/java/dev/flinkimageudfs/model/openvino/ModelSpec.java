@@ -35,6 +35,8 @@ public final class ModelSpec {
     final String libraryPath;
     final String embeddingOutput; // the model output holding the embedding, or null
     private final long[] fileVersion;
+    private final String precision; // f32, bf16, f16, int8 (the INT8 IR at the device default) or auto
+    private final String precisionReason; // why: the option, or what 'auto' chose and why
 
     public ModelSpec(
             Path modelPath,
@@ -45,6 +47,7 @@ public final class ModelSpec {
             int autoBatchSize,
             String device,
             String precision,
+            String precisionReason,
             String performanceHint,
             int streams,
             String cacheDir,
@@ -59,9 +62,11 @@ public final class ModelSpec {
         this.device = device;
         this.libraryPath = libraryPath;
         this.embeddingOutput = embeddingOutput;
+        this.precision = precision;
+        this.precisionReason = precisionReason;
         Map<String, String> properties = new LinkedHashMap<>();
         properties.put("PERFORMANCE_HINT", performanceHint);
-        if (!"auto".equals(precision)) {
+        if (!"auto".equals(precision) && !"int8".equals(precision)) {
             properties.put("INFERENCE_PRECISION_HINT", precision);
         }
         if (streams > 0) {
@@ -72,6 +77,20 @@ public final class ModelSpec {
         }
         this.properties = Collections.unmodifiableMap(properties);
         this.fileVersion = fileVersion(modelPath);
+    }
+
+    /** The precision resolved from the option: f32, bf16, f16, int8, or auto on a non-CPU device. */
+    public String precision() {
+        return precision;
+    }
+
+    /** Why this precision: the option as set, or what 'auto' measured (also logged). */
+    public String precisionReason() {
+        return precisionReason;
+    }
+
+    public Path modelPath() {
+        return modelPath;
     }
 
     private static long[] fileVersion(Path path) {

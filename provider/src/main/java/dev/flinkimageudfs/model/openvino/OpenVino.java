@@ -111,6 +111,23 @@ final class OpenVino {
         }
     }
 
+    /** A device property, e.g. the CPU's {@code OPTIMIZATION_CAPABILITIES}, read through a core of its own. */
+    String deviceProperty(String device, String key) {
+        PointerByReference core = new PointerByReference();
+        check(() -> c.ov_core_create(core), "create OpenVINO core");
+        try {
+            PointerByReference value = new PointerByReference();
+            check(() -> c.ov_core_get_property(core.getValue(), device, key, value), "get property " + key + " of " + device);
+            try {
+                return value.getValue().getString(0);
+            } finally {
+                c.ov_free(value.getValue());
+            }
+        } finally {
+            c.ov_core_free(core.getValue());
+        }
+    }
+
     /**
      * The partial shape of a port as {min, max} per dimension; {@code null} for a dynamic rank.
      * {@code ov_partial_shape_t} is {rank: {int64 min, int64 max}, ov_dimension_t* dims}.

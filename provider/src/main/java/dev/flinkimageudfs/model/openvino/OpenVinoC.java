@@ -42,6 +42,9 @@ public interface OpenVinoC extends Library {
 
     void ov_core_free(Pointer core);
 
+    /** The value is a string the caller frees with {@link #ov_free}. */
+    int ov_core_get_property(Pointer core, String deviceName, String propertyKey, PointerByReference value);
+
     int ov_core_read_model(Pointer core, String modelPath, String binPath, PointerByReference model);
 
     /** Variadic: {@code propertyArgsSize} strings follow, alternating key and value. */

@@ -75,6 +75,17 @@ public final class PresetCatalog {
         return new ArrayList<>(presets.keySet());
     }
 
+    /** Presets offering precision 'int8' (their INT8 accuracy was measured within a point of f32). */
+    public List<String> int8PresetNames() {
+        List<String> names = new ArrayList<>();
+        presets.forEach((name, entry) -> {
+            if (entry.path("offers_int8").asBoolean(false)) {
+                names.add(name);
+            }
+        });
+        return names;
+    }
+
     /** The preset entry (fields of {@code udfs.presets.ModelEntry}), or null. */
     public JsonNode preset(String name) {
         return presets.get(name);
