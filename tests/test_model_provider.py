@@ -29,7 +29,6 @@ from udfs import settings
 from udfs.catalog import create_images_table
 from udfs.config import OPTIONS
 from udfs.jars import provider_jar_path
-from udfs.functions import RESULT_COLUMNS
 from udfs.model_provider import MODEL_OUTPUT_COLUMNS, create_classifier_model, provider_options
 from udfs.preset_data import preset_document
 from udfs.presets import get_preset
@@ -89,12 +88,6 @@ def test_provider_options_are_the_classify_options_without_prefix():
                "classify.embedding": "false",
                "parallelism.default": "2"}
     assert provider_options(options) == {"model": "efficientnet_lite0", "top-k": "3"}
-
-
-def test_model_output_is_the_udf_result_and_sql_declares_it():
-    names = [line.split()[0] for line in MODEL_OUTPUT_COLUMNS.splitlines()]
-    assert names == [name for name in RESULT_COLUMNS if name != "embedding"]
-    assert MODEL_OUTPUT_COLUMNS in (SQL / "21_model.sql").read_text()
 
 
 @pytest.mark.flink

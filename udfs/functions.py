@@ -22,23 +22,20 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 from udfs.classifier import ImageClassifier, Prediction
 from udfs.config import OPTIONS, ClassifierConfig, load_config
+from udfs.result import RESULT_COLUMNS, RESULT_FIELDS
 from udfs.stall import CallStalledError
 
-# Top-k is three parallel arrays: PyFlink's pandas UDFs cannot return ARRAY<ROW<...>>.
-RESULT_TYPE = DataTypes.ROW(
-    [
-        DataTypes.FIELD("label", DataTypes.STRING()),
-        DataTypes.FIELD("class_id", DataTypes.INT()),
-        DataTypes.FIELD("probability", DataTypes.FLOAT()),
-        DataTypes.FIELD("top_labels", DataTypes.ARRAY(DataTypes.STRING())),
-        DataTypes.FIELD("top_class_ids", DataTypes.ARRAY(DataTypes.INT())),
-        DataTypes.FIELD("top_probabilities", DataTypes.ARRAY(DataTypes.FLOAT())),
-        # NULL unless classify.embedding is set; error stays the last field
-        DataTypes.FIELD("embedding", DataTypes.ARRAY(DataTypes.FLOAT())),
-        DataTypes.FIELD("error", DataTypes.STRING()),
-    ]
-)
-RESULT_COLUMNS = [field.name for field in RESULT_TYPE.fields]
+_SCALAR_TYPES = {"STRING": DataTypes.STRING(), "INT": DataTypes.INT(), "FLOAT": DataTypes.FLOAT()}
+
+
+def _data_type(sql_type: str):
+    """The PyFlink type of one of ``udfs.result``'s SQL types (``INT``, ``ARRAY<FLOAT>``...)."""
+    if sql_type.startswith("ARRAY<") and sql_type.endswith(">"):
+        return DataTypes.ARRAY(_data_type(sql_type[len("ARRAY<"):-1]))
+    return _SCALAR_TYPES[sql_type]
+
+
+RESULT_TYPE = DataTypes.ROW([DataTypes.FIELD(name, _data_type(sql_type)) for name, sql_type in RESULT_FIELDS])
 EMBEDDING_TYPE = DataTypes.ARRAY(DataTypes.FLOAT())
 
 

@@ -18,20 +18,14 @@ from pyflink.table import TableEnvironment
 from udfs.catalog import sql_string, use_jar
 from udfs.config import PREFIX
 from udfs.jars import provider_jar_path
+from udfs.result import CLASSIFIER_OUTPUT, RESULT_FIELDS, columns_sql
 
 PROVIDER = "openvino"
 
-# The model's OUTPUT: the fields of udfs.functions.RESULT_TYPE but the embedding; sql/21_model.sql
-# declares the same (a test keeps the three equal).
-MODEL_OUTPUT_COLUMNS = """\
-  label STRING,
-  class_id INT,
-  probability FLOAT,
-  top_labels ARRAY<STRING>,
-  top_class_ids ARRAY<INT>,
-  top_probabilities ARRAY<FLOAT>,
-  error STRING"""
-EMBEDDING_COLUMN = "embedding ARRAY<FLOAT>"
+# The model's OUTPUT: the result's fields but the embedding (udfs.result); sql/21_model.sql
+# declares the same (tests/test_result_declaration.py).
+MODEL_OUTPUT_COLUMNS = columns_sql(CLASSIFIER_OUTPUT)
+EMBEDDING_COLUMN = columns_sql(tuple((n, t) for n, t in RESULT_FIELDS if n == "embedding"), indent="")
 
 
 # The provider decodes in the task threads (sync) or before batching (async): no decode pool;

@@ -18,8 +18,9 @@ import java.util.stream.Collectors;
 
 /**
  * The INPUT and OUTPUT of a model served by this provider. INPUT is one binary column (the encoded
- * image); OUTPUT lists any of the pandas UDF's result fields ({@code udfs.functions.RESULT_TYPE}),
- * in any order, with their types. Checked when the query is planned; at run time it turns a
+ * image); OUTPUT lists any of the result's fields, in any order, with their types: the fields are
+ * declared once, in {@code udfs.result.RESULT_FIELDS}, and tests/test_result_declaration.py holds
+ * {@link Field} to them. Checked when the query is planned; at run time it turns a
  * {@link Prediction} into the output row.
  */
 public final class ModelSchema implements Serializable {
