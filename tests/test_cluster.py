@@ -20,7 +20,9 @@ import pytest
 from udfs.cluster import Cluster
 from udfs.cluster.conf import flink_home
 from udfs.cluster.prometheus import scrape_config
+from udfs.index_files import read_index
 
+from altered_copies import altered_copy
 from cluster_jobs import (  # noqa: F401  (model_sql: a fixture; free_port*: for tests/test_model_provider.py)
     ASSETS_MISSING, MODEL, MODEL_OPTIONS, PHOTOS, TEST_TASKMANAGER_MEMORY, StreamingJob, free_port, free_port_range,
     land_batch, model_sql, photos, read_json_lines, row_counts, wait_for_rows, wait_until,
@@ -423,6 +425,70 @@ def test_streaming_latency_and_taskmanager_crash(cluster, model_sql, tmp_path):
         cluster.wait_ready(TASKMANAGERS, timeout=120)
 
 
+NEAR_DUPLICATE_COPIES = {"dog.jpg": "grayscale", "parrot.jpg": "brightness"}  # cosines 0.91, 0.97 (threshold 0.8)
+
+
+def test_near_duplicate_scripts_on_the_cluster(cluster, resnet50_model, tmp_path):
+    """sql/40_index.sql, then sql/41_near_duplicates.sql (streaming), submitted as README says:
+    40 stores three photos (ML_PREDICT, in the TaskManagers' JVMs), 41 embeds arrivals with
+    embed_image (Python workers) and searches the index that 40 committed and that its own sink
+    extends, its subtasks spread over both TaskManagers; altered copies are flagged with their
+    originals, a new photo is not, every arrival gets one row."""
+    originals, incoming, copies = (tmp_path / name for name in ("originals", "incoming", "copies"))
+    for folder in (originals, incoming, copies):
+        folder.mkdir()
+    for name in [*NEAR_DUPLICATE_COPIES, "kite_and_cold.jpg"]:
+        (originals / name).write_bytes((PHOTOS / name).read_bytes())
+    index, output = tmp_path / "index", tmp_path / "matches"
+    env = {**cluster.env(), "INDEX_DIR": str(index), "OUTPUT_DIR": str(output), "MONITOR_INTERVAL": "500 ms"}
+    tables = ["-i", str(SQL / "10_images.sql")]
+
+    started = time.perf_counter()
+    command = cluster.submit_command([*tables, "-i", str(SQL / "21_model.sql"), "-i", str(SQL / "36_embeddings_ml_predict.sql"),
+                                      "-i", str(SQL / "35_index_table.sql"), "-f", str(SQL / "40_index.sql")])
+    stored = subprocess.run(command, env={**env, "IMAGES_DIR": str(originals)}, capture_output=True, text=True, timeout=180)
+    assert stored.returncode == 0, stored.stdout[-3000:] + stored.stderr[-5000:]
+    stored_seconds = time.perf_counter() - started
+    assert sorted(Path(row["path"]).name for row in read_index(index)[1]) == sorted(p.name for p in originals.iterdir())
+
+    command = cluster.submit_command(
+        ["--mode", "streaming", "--set", "execution.checkpointing.interval=2s", *tables, "-i", str(SQL / "15_watch_images.sql"),
+         "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "36_embeddings.sql"), "-i", str(SQL / "35_index_table.sql"),
+         "-f", str(SQL / "41_near_duplicates.sql")], detached=True)
+    client = subprocess.run(command, env={**env, "IMAGES_DIR": str(incoming)}, capture_output=True, text=True, timeout=180)
+    assert client.returncode == 0, client.stdout[-3000:] + client.stderr[-5000:]
+    job = job_id(client.stdout)
+    try:
+        arrivals = [altered_copy(PHOTOS / name, kind, copies) for name, kind in NEAR_DUPLICATE_COPIES.items()]
+        arrivals.append(PHOTOS / "sunflower.bmp")  # never stored before it arrives
+        for source in arrivals:
+            hidden = incoming / f".{source.name}"
+            hidden.write_bytes(source.read_bytes())
+            hidden.rename(incoming / source.name)
+
+        def committed() -> list[dict]:
+            if cluster.rest.get(f"/jobs/{job}")["state"] in ("FAILED", "CANCELED", "FINISHED"):
+                raise AssertionError(f"job {job} ended: {cluster.rest.get(f'/jobs/{job}/exceptions')}")
+            return read_json_lines(output) if output.exists() else []
+
+        wait_until(lambda: len(committed()) >= len(arrivals), 120, f"a row for each of the {len(arrivals)} arrivals")
+        placement = {s["taskmanager-id"] for v in cluster.rest.get(f"/jobs/{job}")["vertices"]
+                     for s in cluster.rest.get(f"/jobs/{job}/vertices/{v['id']}")["subtasks"]}
+        time.sleep(3)  # a checkpoint more: a second row for an arrival would show up now
+        rows = committed()
+    finally:
+        cluster.rest.cancel(job)
+    print(f"near-duplicates on the cluster: 40 stored {len(NEAR_DUPLICATE_COPIES) + 1} photos in {stored_seconds:.1f} s, "
+          f"41 answered {len(arrivals)} arrivals {time.perf_counter() - started - stored_seconds:.1f} s later: {rows}")
+    assert sorted(Path(row["arrival"]).name for row in rows) == sorted(p.name for p in arrivals), "one row per arrival"
+    found = {Path(row["arrival"]).name: row for row in rows}
+    for name, kind in NEAR_DUPLICATE_COPIES.items():
+        row = found[f"{Path(name).stem}__{kind}.jpg"]
+        assert row["nearest"] == str(originals / name) and row["near_duplicate"] is True and row["score"] >= 0.8, row
+    assert found["sunflower.bmp"]["near_duplicate"] is False and found["sunflower.bmp"]["score"] < 0.8
+    assert len(placement) == TASKMANAGERS, f"the job's subtasks ran in {placement}"
+
+
 INDEX_SQL = """SET 'execution.checkpointing.interval' = '1 s';
 SET 'execution.checkpointing.mode' = 'EXACTLY_ONCE';
 SET 'restart-strategy.type' = 'fixed-delay';
@@ -446,7 +512,7 @@ def test_index_sink_exactly_once_across_taskmanager_crash(cluster, tmp_path):
     (the killed subtask's uncommitted segment is never committed; the source replays its rows)."""
     import numpy as np
 
-    from udfs.index_files import committed_segments, read_index
+    from udfs.index_files import committed_segments
 
     watched, index = tmp_path / "arrivals", tmp_path / "index"
     watched.mkdir()

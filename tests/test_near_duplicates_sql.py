@@ -9,19 +9,17 @@ same vectors."""
 from __future__ import annotations
 
 import json
-import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 
-from bench.near_duplicates import ALTERATIONS, ENCODE_QUALITY, JPEG_QUALITY
 from udfs.index_files import read_index
 
+from altered_copies import altered_copy
 from conftest import REPO, SHARED, needs_shared, subprocess_env
 
 pytestmark = [pytest.mark.flink, needs_shared]
@@ -37,14 +35,6 @@ THRESHOLD = 0.8  # sql/41_near_duplicates.sql
 LEAN = ["--no-progress", "--set", "parallelism.default=1"]  # one Python worker: the test's images are few
 ML_PREDICT = ["-i", "sql/21_model.sql", "-i", "sql/36_embeddings_ml_predict.sql"]
 UDF = ["-i", "sql/20_functions.sql", "-i", "sql/36_embeddings.sql"]
-
-
-def altered_copy(source: Path, kind: str, folder: Path) -> Path:
-    """As scripts/altered_copies.py makes them (the benchmark's alterations)."""
-    target = folder / f"{source.stem}__{kind}.jpg"
-    image = ALTERATIONS[kind](cv2.imread(str(source), cv2.IMREAD_COLOR), random.Random(source.name))
-    cv2.imwrite(str(target), image, [cv2.IMWRITE_JPEG_QUALITY, ENCODE_QUALITY.get(kind, JPEG_QUALITY)])
-    return target
 
 
 def land(source: Path, folder: Path) -> None:
