@@ -68,9 +68,9 @@ def timed(images: int, run: Callable[[], None]) -> tuple[float, float]:
     return images / (time.perf_counter() - started), (cpu_seconds() - cpu) / images * 1000
 
 
-def without_embedding_output(options: Mapping[str, str], folder: Path) -> Path:
-    """A copy of the model file with its embedding output removed (classification as it was
-    before embeddings existed), saved as IR in ``folder``."""
+def without_embedding_output(options: Mapping[str, str], target: Path) -> None:
+    """Saves to ``target`` (IR) a copy of the model file ``options`` select with its embedding
+    output removed (classification as it was before embeddings existed)."""
     import openvino as ov
 
     from udfs.config import load_config
@@ -80,21 +80,26 @@ def without_embedding_output(options: Mapping[str, str], folder: Path) -> Path:
     for result in model.get_results():
         if embedding is not None and embedding.output in result.output(0).get_names():
             model.remove_result(result)
-    target = folder / "without_embedding" / "model.xml"
     ov.save_model(model, target, compress_to_fp16=False)
-    return target
 
 
 def ceiling_variants(options: Mapping[str, str], images: int,
                      folder: Path) -> tuple[dict[str, Variant], Callable[[], None], str]:
     from udfs.classifier import ImageClassifier
     from udfs.config import load_config
+    from udfs.models import int8_model_path
     from udfs.preprocess import decode_image, resize_and_crop
 
     config = load_config(classify_options(options))
-    stripped = load_config(classify_options(options) | {
-        "classify.model-path": str(without_embedding_output(classify_options(options), folder))})
-    with_output, without_output = ImageClassifier(config), ImageClassifier(stripped)
+    with_output = ImageClassifier(config)
+    # The copy runs in the precision the model resolved to: under 'auto' a new file gets its own
+    # measurement, which on a loaded machine can pick another precision (f32 against bf16: twice
+    # the CPU per image), and the comparison would measure that instead of the output.
+    pinned = classify_options(options) | {"classify.precision": with_output.precision_choice.precision}
+    copy = folder / "without_embedding" / "model.xml"  # the INT8 IR's copy goes where int8 looks for it
+    without_embedding_output(pinned, int8_model_path(copy) if pinned["classify.precision"] == "int8" else copy)
+    without_output = ImageClassifier(load_config(pinned | {"classify.model-path": str(copy)}))
+    assert without_output.precision == with_output.precision, (without_output.precision, with_output.precision)
     crops = [resize_and_crop(decode_image(p.read_bytes(), config.max_pixels), config.preprocessing)
              for p in sorted(IMAGENET_DEV.glob("*.JPEG"))]
 
