@@ -3,6 +3,7 @@ FLINK_IMAGE_UDFS_SHARED), through ``udfs.shared_assets``, which the benchmarks u
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +18,12 @@ from ci_skips import register as register_ci_skip_policy
 pytest_plugins = ["pytester"]  # tests/test_ci_skips.py runs pytest sessions of its own
 CI_ALLOWED_SKIPS = Path(__file__).with_name("ci_allowed_skips.txt")
 REPO = Path(__file__).resolve().parents[1]
+
+# Each pytest-xdist worker's Flink gateway logs to a file of its own (pyflink names it after
+# FLINK_IDENT_STRING): the client's log appender truncates its file when a JVM starts, so a second
+# worker's gateway starting mid-test wiped the lines a test was reading back.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("FLINK_IDENT_STRING", f"{getpass.getuser()}-{os.environ['PYTEST_XDIST_WORKER']}")
 
 
 def pytest_configure(config):

@@ -43,9 +43,11 @@ def classify_folder(folder: Path, options: dict[str, str], **table_options) -> d
 
 
 def top1_top5(rows: dict[str, tuple]) -> tuple[float, float]:
+    """Top-1 and top-5 accuracy over the dev photos in ``rows`` (all 500 or a subset)."""
     truth = imagenet_truth()
-    top1 = sum(rows[name][1] == label for name, label in truth.items()) / len(truth)
-    top5 = sum(label in rows[name][3] for name, label in truth.items()) / len(truth)
+    labels = {name: truth[name] for name in rows}
+    top1 = sum(rows[name][1] == label for name, label in labels.items()) / len(labels)
+    top5 = sum(label in rows[name][3] for name, label in labels.items()) / len(labels)
     return top1, top5
 
 

@@ -87,9 +87,18 @@ def test_cli_reports_errors(tmp_path, capsys):
     assert "no public download URL" in capsys.readouterr().err
 
 
-def test_resolve_explicit_path():
-    config = load_config({"classify.model-path": "/models/r.onnx"})
-    assert str(models.resolve_model_path(config)) == "/models/r.onnx"
+def test_resolve_explicit_path(tmp_path):
+    (tmp_path / "r.onnx").write_bytes(b"x")
+    config = load_config({"classify.model-path": str(tmp_path / "r.onnx")})
+    assert models.resolve_model_path(config) == tmp_path / "r.onnx"
+
+
+def test_explicit_path_that_is_not_there_fails_naming_the_option(tmp_path):
+    """Before anything reads the file: classify.precision = 'auto' measures it, and its first
+    error used to be an os.stat FileNotFoundError."""
+    config = load_config({"classify.model-path": str(tmp_path / "missing.onnx")})
+    with pytest.raises(ValueError, match=r"classify.model-path: model file not found: '.*missing.onnx'"):
+        models.resolve_model_path(config)
 
 
 def test_resolve_cached_file(tmp_path, monkeypatch):

@@ -227,6 +227,8 @@ def _provenance(folder: Path) -> dict | None:
 def resolve_model_path(config: ClassifierConfig) -> Path:
     """``classify.model-path`` if set, else the preset's file in the model cache."""
     if config.model_path is not None:
+        if not Path(config.model_path).is_file():  # checked here, before anything reads the file
+            raise ValueError(f"classify.model-path: model file not found: '{config.model_path}'")
         return config.model_path
     cached = MODEL_DIR / config.preset.file_name
     if cached.is_file():

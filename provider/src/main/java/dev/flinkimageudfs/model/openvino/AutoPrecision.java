@@ -131,6 +131,7 @@ public final class AutoPrecision {
     public static Choice choose(
             Path floatModel, Path int8Model, String device, String cacheDir, String libraryPath,
             BiFunction<String, Path, ModelSpec> specOf) {
+        ClassificationModel.requireModelFile(floatModel);
         if (!"CPU".equalsIgnoreCase(device)) {
             return new Choice("auto", floatModel, "precision 'auto' on device " + device + ": the device's default");
         }

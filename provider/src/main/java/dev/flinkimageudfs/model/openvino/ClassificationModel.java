@@ -13,6 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -258,10 +259,15 @@ public final class ClassificationModel {
         return result;
     }
 
-    private static Pointer read(OpenVino ov, ModelSpec spec) {
-        if (!Files.isRegularFile(spec.modelPath)) {
-            throw new IllegalArgumentException("model-path: model file not found: '" + spec.modelPath + "'");
+    /** Fails naming 'model-path' before anything reads or measures a model that is not there. */
+    static void requireModelFile(Path modelPath) {
+        if (!Files.isRegularFile(modelPath)) {
+            throw new IllegalArgumentException("model-path: model file not found: '" + modelPath + "'");
         }
+    }
+
+    private static Pointer read(OpenVino ov, ModelSpec spec) {
+        requireModelFile(spec.modelPath);
         PointerByReference model = new PointerByReference();
         String problem = ov.failure(() -> ov.c.ov_core_read_model(core, spec.modelPath.toString(), null, model));
         if (problem != null) {
