@@ -45,8 +45,8 @@ import java.util.stream.Collectors;
  *       within {@link #TIE_MARGIN};
  *   <li>cached in {@code <cache-dir>/precision-<key>.json}, the key hashed from the same text as
  *       Python's ({@link #cacheKey});
- *   <li>no cache directory: no measurement; int8 if a candidate and no AMX, else bf16 if a
- *       candidate, else f32.
+ *   <li>no cache directory: no measurement; int8 if a candidate, else bf16 if a candidate, else
+ *       f32.
  * </ol>
  */
 public final class AutoPrecision {
@@ -146,7 +146,7 @@ public final class AutoPrecision {
             choice = "f32";
             why = "the only candidate";
         } else if (cacheDir == null || cacheDir.isEmpty()) {
-            choice = preferredUnmeasured(models.keySet(), cpu);
+            choice = preferredUnmeasured(models.keySet());
             why = "by CPU features alone (candidates " + String.join(", ", models.keySet())
                     + "; 'cache-dir' is empty, so nothing is measured)";
         } else {
@@ -170,8 +170,8 @@ public final class AutoPrecision {
         return candidates;
     }
 
-    static String preferredUnmeasured(Set<String> candidates, Cpu cpu) {
-        if (candidates.contains("int8") && !cpu.hasAmx()) {
+    static String preferredUnmeasured(Set<String> candidates) {
+        if (candidates.contains("int8")) {
             return "int8";
         }
         return candidates.contains("bf16") ? "bf16" : "f32";
