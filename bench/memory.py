@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import tempfile
@@ -43,6 +42,7 @@ import numpy as np
 from bench.common import MODELS, PHOTOS, REPO, RESULTS, machine
 from udfs.cluster import Cluster
 from udfs.cluster.conf import free_port
+from udfs.cluster.memory import NMT_FLAGS, status_mib, untracked_mib
 from udfs.cluster.processes import PYTHON_WORKER
 
 PRESETS = ("resnet50", "efficientnet_lite0", "mobilenet_v2_quant")
@@ -51,38 +51,6 @@ PATHS = {
     "udf": ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "20_functions.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "30_classify.sql")],
     "ml_predict": ["-i", str(SQL / "10_images.sql"), "-i", str(SQL / "21_model.sql"), "-i", str(SQL / "29_sinks.sql"), "-f", str(SQL / "31_ml_predict.sql")],
 }
-NMT_FLAGS = "-XX:NativeMemoryTracking=summary -XX:+AlwaysPreTouch"
-
-
-# --- reading a process's memory -------------------------------------------------------------------
-
-def status_mib(pid: int, field: str) -> float | None:
-    """A ``kB`` field of ``/proc/<pid>/status`` (VmHWM, VmRSS, RssAnon...) in MiB; None when gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def nmt_committed_mib(pid: int) -> float | None:
-    """The committed total of the JVM's Native Memory Tracking (heap, metaspace, threads, code, GC,
-    direct buffers...: everything the JVM allocates itself)."""
-    result = subprocess.run(["jcmd", str(pid), "VM.native_memory", "summary"], capture_output=True, text=True,
-                            timeout=60)
-    found = re.search(r"Total: reserved=(\d+)KB, committed=(\d+)KB", result.stdout)
-    return int(found.group(2)) / 1024 if found else None
-
-
-def untracked_mib(pid: int) -> float | None:
-    """Anonymous resident memory the JVM does not account for: native allocations of libraries."""
-    committed = nmt_committed_mib(pid)
-    anonymous = status_mib(pid, "RssAnon")
-    return None if committed is None or anonymous is None else anonymous - committed
-
-
 class Sampler(threading.Thread):
     """Samples the cluster while a job runs: the peak resident set of each Python worker, and the
     TaskManager's untracked native memory."""

@@ -67,6 +67,13 @@ def test_high_availability_refuses_bad_set_ups_before_starting_anything(tmp_path
         server_jar()
 
 
+def test_cluster_processes_get_two_malloc_arenas_unless_the_environment_says_otherwise(tmp_path):
+    """glibc's per-thread arenas grew a TaskManager's native memory with every ML_PREDICT job
+    (tests/test_cancel_storm.py); the cluster's processes start with two."""
+    assert Cluster(tmp_path / "a", base_env={"PATH": "/usr/bin"}).env()["MALLOC_ARENA_MAX"] == "2"
+    assert Cluster(tmp_path / "b", base_env={"MALLOC_ARENA_MAX": "8"}).env()["MALLOC_ARENA_MAX"] == "8"
+
+
 def test_port_ranges():
     assert parse_ports("9249-9251,9300") == [9249, 9250, 9251, 9300]
     assert parse_ports("9249") == [9249]
