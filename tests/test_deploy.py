@@ -118,6 +118,17 @@ def test_prometheus_reporter_as_on_the_standalone_cluster():
     assert reporter_ports(config) == [int(annotations["prometheus.io/port"])]
 
 
+def test_pods_use_glibc_malloc_with_the_clusters_arena_limit():
+    """Flink's images preload jemalloc unless DISABLE_JEMALLOC=true; with it a TaskManager aborted
+    as ML_PREDICT started. The arena limit is the one udfs.cluster gives its processes."""
+    from udfs.cluster import Cluster
+
+    container = manifest()["spec"]["podTemplate"]["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["DISABLE_JEMALLOC"] == "true"
+    assert env["MALLOC_ARENA_MAX"] == Cluster(REPO / "unused", base_env={}).env()["MALLOC_ARENA_MAX"]
+
+
 def test_kubernetes_high_availability_keeps_its_state_on_the_shared_volume():
     """A JobManager pod that dies is replaced and recovers the job: Kubernetes HA, with job graphs
     and checkpoints on the volume every pod mounts (not in a pod's own file system)."""
