@@ -28,8 +28,12 @@ MODEL_OPTIONS = {"classify.model": "mobilenet_v2_quant", "classify.model-path": 
 MODEL_SQL = "".join(f"SET '{key}' = '{value}';\n" for key, value in MODEL_OPTIONS.items())
 # Test-sized TaskManagers (2 slots): outside a container nothing enforces Flink's memory budgets,
 # and MobileNet on the shared photos needs far less than conf/cluster/config.yaml budgets for ResNet-50.
-TEST_TASKMANAGER_MEMORY = {"taskmanager.memory.process.size": "2048m", "taskmanager.memory.managed.size": "512m",
-                           "taskmanager.memory.task.off-heap.size": "128m"}
+# Metaspace 512m (Flink's default 256m): the module-scoped test cluster runs a dozen jobs, each with
+# its own user-code class loader (Beam's gRPC/protobuf classes, the provider's), and a TaskManager that
+# had run them all died with "OutOfMemoryError: Metaspace" as the next job started (CI, 2026-12-04)
+TEST_TASKMANAGER_MEMORY = {"taskmanager.memory.process.size": "2560m", "taskmanager.memory.managed.size": "512m",
+                           "taskmanager.memory.task.off-heap.size": "128m",
+                           "taskmanager.memory.jvm-metaspace.size": "512m"}
 
 
 def free_port() -> int:
