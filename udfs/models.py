@@ -224,12 +224,18 @@ def _provenance(folder: Path) -> dict | None:
         return None
 
 
+def require_model_file(path: Path) -> Path:
+    """``path`` if it is a file; otherwise the error naming ``classify.model-path``."""
+    if not Path(path).is_file():
+        raise ValueError(f"classify.model-path: model file not found: '{path}'")
+    return path
+
+
 def resolve_model_path(config: ClassifierConfig) -> Path:
-    """``classify.model-path`` if set, else the preset's file in the model cache."""
+    """``classify.model-path`` if set (checked here, before precision 'auto' measures the file),
+    else the preset's file in the model cache."""
     if config.model_path is not None:
-        if not Path(config.model_path).is_file():  # checked here, before anything reads the file
-            raise ValueError(f"classify.model-path: model file not found: '{config.model_path}'")
-        return config.model_path
+        return require_model_file(config.model_path)
     cached = MODEL_DIR / config.preset.file_name
     if cached.is_file():
         return cached

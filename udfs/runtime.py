@@ -33,6 +33,7 @@ import openvino as ov
 import openvino.opset13 as ops
 from openvino.preprocess import ColorFormat, PrePostProcessor
 
+from udfs.models import require_model_file
 from udfs.presets import Preprocessing
 
 log = logging.getLogger(__name__)
@@ -287,8 +288,7 @@ def prepare_model(
 
 
 def _read_model(core: ov.Core, path: Path) -> ov.Model:
-    if not path.is_file():
-        raise ValueError(f"classify.model-path: model file not found: '{path}'")
+    require_model_file(path)
     try:
         return core.read_model(path)
     except RuntimeError as error:
