@@ -83,8 +83,9 @@ def cluster(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def idle_cluster(cluster):
     """Each test starts on the whole cluster at rest: both TaskManagers registered (after the crash
-    test, the killed one gone from the JobManager's view) and every slot free. A slot still held by
-    the previous test's cancelled job sent both subtasks of the next job to the other TaskManager."""
+    test, the killed one gone from the JobManager's view), every slot free, no job running. A
+    TaskManager that died in an earlier test (in CI: OutOfMemoryError: Metaspace) fails here, by
+    name, rather than as a job whose subtasks all ran on the one TaskManager left."""
     def at_rest():
         overview = cluster.rest.overview() or {}
         return (overview.get("taskmanagers") == TASKMANAGERS
