@@ -30,15 +30,18 @@ class NaiveClassify(ScalarFunction):
             core, resolve_model_path(self.config), self.config.preprocessing,
             len(self.labels) + self.config.preset.label_offset, self.config.preset.output_activation,
             batch_size=1,
+            embedding_output=self.config.preset.embedding.output if self.config.preset.embedding else None,
         )
         settings = {}
         if self.config.precision != "auto":
             settings["INFERENCE_PRECISION_HINT"] = self.config.precision
         self.compiled = core.compile_model(model, "CPU", settings)  # compiled once per worker
+        embedding = self.config.preset.embedding
+        self.scores = next(o for o in self.compiled.outputs if not embedding or embedding.output not in o.get_names())
 
     def eval(self, image: bytes) -> str:
         crop = resize_and_crop(decode_image(image, self.config.max_pixels), self.config.preprocessing)
-        scores = self.compiled(crop[np.newaxis])[0][0]  # synchronous, one image
+        scores = self.compiled(crop[np.newaxis])[self.scores][0]  # synchronous, one image
         return self.labels[int(np.argmax(scores[self.config.preset.label_offset:]))]
 
 
