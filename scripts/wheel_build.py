@@ -36,7 +36,7 @@ else:
 
 ROOT = Path(__file__).resolve().parents[1]
 JAR_SCRIPTS = ("format/build.sh", "provider/build.sh")
-DATA_FILES = ("sql/*.sql", "conf/job.yaml", "conf/job-batch.yaml")  # checkout-relative; the wheel's copies keep the path
+DATA_FILES = ("sql/*.sql", "conf/job.yaml")  # checkout-relative; the wheel's copies keep the path
 # What the jar builds import, by the name of the [project] dependency whose version range they take.
 _JAR_BUILD_REQUIREMENTS = {"apache-flink": "apache-flink-libraries", "openvino": "openvino"}
 

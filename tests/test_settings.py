@@ -38,30 +38,3 @@ def test_a_bad_classify_option_fails_when_set():
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     with pytest.raises(ValueError, match="classify.top-k"):
         settings.set_option(t_env, "classify.top-k", "many")
-
-
-BUNDLE_KEYS = ("python.fn-execution.bundle.size", "python.fn-execution.bundle.time")
-
-
-def bundle_settings(t_env: TableEnvironment) -> tuple[str, str]:
-    return tuple(t_env.get_config().get(key, None) for key in BUNDLE_KEYS)
-
-
-def test_batch_jobs_apply_the_batch_overlay_streaming_jobs_do_not():
-    # conf/job-batch.yaml: a bundle a minute in batch; conf/job.yaml: a second (a streaming row's wait)
-    batch = settings.configure(settings.table_environment("batch"))
-    streaming = settings.configure(settings.table_environment("streaming"))
-    assert bundle_settings(batch) == ("1000000", "60000")
-    assert bundle_settings(streaming) == ("1000", "1000")
-    assert settings.configure(settings.table_environment("batch"), overrides={BUNDLE_KEYS[1]: "5000"}
-                              ).get_config().get(BUNDLE_KEYS[1], None) == "5000"  # -D / --set still win
-
-
-def test_a_conf_file_of_ones_own_takes_its_overlay_from_beside_it(tmp_path):
-    conf = tmp_path / "mine.yaml"
-    conf.write_text("python.fn-execution.bundle.size: 10\npython.fn-execution.bundle.time: 100\n")
-    assert settings.batch_overlay(conf) == tmp_path / "mine-batch.yaml"
-    assert bundle_settings(settings.configure(settings.table_environment("batch"), conf)) == ("10", "100")
-    (tmp_path / "mine-batch.yaml").write_text("python.fn-execution.bundle.time: 30000\n")
-    assert bundle_settings(settings.configure(settings.table_environment("batch"), conf)) == ("10", "30000")
-    assert bundle_settings(settings.configure(settings.table_environment("streaming"), conf)) == ("10", "100")

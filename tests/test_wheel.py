@@ -100,7 +100,6 @@ def installed_wheel(tmp_path_factory) -> dict:
     assert wheel.name.endswith("-py3-none-linux_x86_64.whl"), "tagged for the natives in the provider jar"
     contents = set(zipfile.ZipFile(wheel).namelist())
     assert {"udfs/lib/flink-whole-file-format.jar", "udfs/lib/flink-openvino-model.jar", "udfs/data/conf/job.yaml",
-            "udfs/data/conf/job-batch.yaml",
             *(f"udfs/data/sql/{p.name}" for p in (REPO / "sql").glob("*.sql"))} <= contents
 
     venv = root / "venv"

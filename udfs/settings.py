@@ -29,15 +29,7 @@ from udfs.functions import register_functions
 from udfs.python_workers import quiet_grpc
 
 JOB_PARAMETERS = "pipeline.global-job-parameters"
-RUNTIME_MODE = "execution.runtime-mode"
 MODES = ("batch", "streaming")
-
-
-def batch_overlay(conf_file: Path) -> Path:
-    """The settings a batch job applies on top of ``conf_file``: ``job.yaml`` -> ``job-batch.yaml``
-    beside it (conf/job-batch.yaml says why: longer Python bundles)."""
-    conf_file = Path(conf_file)
-    return conf_file.with_name(f"{conf_file.stem}-batch{conf_file.suffix}")
 
 
 def table_environment(mode: str = "batch") -> TableEnvironment:
@@ -101,8 +93,7 @@ def configure(
     conf_file: Path | None = DEFAULT_CONF,
     overrides: Mapping[str, str] | None = None,
 ) -> TableEnvironment:
-    """Apply ``conf_file`` (in batch mode then its batch overlay, ``batch_overlay(conf_file)``,
-    when there is one) then ``overrides``, make the image table and UDF usable; return t_env.
+    """Apply ``conf_file`` then ``overrides``, make the image table and UDF usable; return t_env.
 
     Python workers run with this interpreter unless ``python.executable`` is set, because the
     default ``python`` on PATH need not have this package and its dependencies installed.
@@ -111,9 +102,6 @@ def configure(
     if config.get("python.executable", None) is None:
         config.set("python.executable", sys.executable)
     settings = read_config_file(conf_file) if conf_file is not None else {}
-    mode = (overrides or {}).get(RUNTIME_MODE) or config.get(RUNTIME_MODE, "streaming")
-    if conf_file is not None and mode.lower() == "batch" and batch_overlay(conf_file).is_file():
-        settings.update(read_config_file(batch_overlay(conf_file)))
     settings.update(overrides or {})
     for key, value in settings.items():
         config.set(key, value)
