@@ -1,5 +1,6 @@
 """Throughput benchmark: the OpenVINO ceiling, the tight Python loop, our Flink SQL job (batch and
-streaming) and a naive row-at-a-time UDF, on the same images and model, in one command.
+streaming; classify_resnet50(image) and classify_file(path)), ML_PREDICT and a naive row-at-a-time
+UDF, on the same images and model, in one command.
 
     python -m bench.run [--images 2000] [--repeats 3] [--model resnet50] [--precision auto|f32]
                         [--quick] [-D key=value ...] [--only ceiling,tight,flink-batch,...]
@@ -60,6 +61,8 @@ APPROACHES = (
     Approach("flink-batch", "3a. Flink SQL batch, pandas UDF (ours)", "flink", {"mode": "batch", "udf": "pandas"}),
     Approach("flink-streaming", "3b. Flink SQL streaming, pandas UDF (ours)", "flink",
              {"mode": "streaming", "udf": "pandas"}),
+    Approach("flink-batch-file", "3c. Flink SQL batch, classify_file(path): the pandas UDF reads the files", "flink",
+             {"mode": "batch", "udf": "file"}),
     Approach("naive-batch", "4. Flink SQL batch, naive row UDF, sync infer", "flink",
              {"mode": "batch", "udf": "naive", "image_set": "naive"}),
     Approach("ml-predict-async", "5a. Flink SQL batch, ML_PREDICT, openvino provider (Java), async", "flink",
@@ -263,6 +266,8 @@ def register_udf(t_env, udf: str, options: dict) -> str:
         t_env.add_python_file(str(BENCH))  # the `bench` package, for Python workers in process mode
         t_env.create_temporary_system_function("classify_naive", classify_naive)
         return "SELECT path, classify_naive(image) AS p FROM {table}"
+    if udf == "file":  # ours too: the same classifier, fed the path column (reads the files itself)
+        return "SELECT path, classify_file(path) AS p FROM {table}"
     if udf.startswith("ml-predict"):  # the same classify.* options, as the model's WITH options
         from udfs.model_provider import create_classifier_model, provider_options
 

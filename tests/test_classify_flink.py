@@ -103,3 +103,44 @@ def test_bad_rows_get_null_prediction_and_error(tmp_path):
         assert (label, class_id, probability, top_ids) == (None, None, None, None), name
         assert error, name
     assert "NULL" in rows["oversize.jpg"][-1]
+
+
+@needs_shared
+def test_classify_file_gives_each_file_the_row_classify_resnet50_gives(tmp_path):
+    """classify_file(path), the same classifier fed the table's path column and reading the files
+    itself: the row classify_resnet50(image) gives, good file or bad; a path naming nothing
+    readable is an error row and the job goes on."""
+    for photo in (SHARED / "images" / "photos").iterdir():
+        os.link(photo, tmp_path / photo.name)
+    good = (SHARED / "images" / "photos" / "hot_dog.jpg").read_bytes()
+    for name, data in {"empty.jpg": b"", "random.jpg": os.urandom(4096),
+                       "truncated.jpg": good[: len(good) // 3], "notes.txt": b"not an image\n"}.items():
+        (tmp_path / name).write_bytes(data)
+    t_env = settings.configure(TableEnvironment.create(EnvironmentSettings.in_batch_mode()),
+                               overrides=EFFICIENTNET | F32)
+    create_images_table(t_env, tmp_path)
+    fields = "{0}.label, {0}.class_id, {0}.top_class_ids, {0}.error, {0}.top_probabilities"
+    query = (f"SELECT name, {fields.format('a')}, {fields.format('b')} "
+             "FROM (SELECT name, classify_resnet50(image) AS a, classify_file(path) AS b FROM images)")
+    with t_env.execute_sql(query).collect() as result:
+        rows = {row[0]: (tuple(row[1:6]), tuple(row[6:11])) for row in result}
+    assert len(rows) == len(list(tmp_path.iterdir())) == 23
+    assert sum(by_path[3] is None for by_bytes, by_path in rows.values()) == 19
+    for name, (by_bytes, by_path) in rows.items():
+        assert by_path[:4] == by_bytes[:4], name  # label, class id, top class ids, error
+        if by_bytes[3] is None:
+            assert by_path[4] == pytest.approx(by_bytes[4], abs=1e-4), name  # top probabilities
+    assert rows["hot_dog.jpg"][1][0] == "hotdog" and rows["empty.jpg"][1][3] == "empty input: 0 bytes"
+
+    missing = tmp_path / "gone.jpg"
+    query = ("SELECT p, classify_file(p).error FROM (VALUES "
+             f"('{missing}'), ('s3://bucket/a.jpg'), ('file:{tmp_path}/hot_dog.jpg'), ('{tmp_path}')) AS t(p)")
+    with t_env.execute_sql(query).collect() as result:
+        errors = dict(tuple(row) for row in result)
+    assert errors == {
+        str(missing): f"cannot read '{missing}': No such file or directory",
+        "s3://bucket/a.jpg": "cannot read 's3://bucket/a.jpg': classify_file reads local files only; "
+                             "classify_resnet50(image) reads any file system through the images table",
+        f"file:{tmp_path}/hot_dog.jpg": None,
+        str(tmp_path): f"cannot read '{tmp_path}': not a regular file",
+    }

@@ -13,11 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from udfs.config import ClassifierConfig, no_embedding_message
+from udfs.image_files import NULL_PATH_ERROR, FileReadError, read_image_file
 from udfs.models import resolve_model_path
 from udfs.precision import choose_precision
 from udfs.preprocess import (
@@ -127,10 +128,16 @@ class ImageClassifier:
         ``udfs.stall.CallStalledError`` naming the stage it was stuck in."""
         return self._guard.run(lambda report: self._classify(images, report))
 
-    def _classify(self, images: Sequence[bytes | None], report: Report) -> list[Prediction]:
+    def classify_files(self, paths: Sequence[str | None]) -> list[Prediction]:
+        """``classify`` for images named by local paths, read here (``udfs.image_files``: regular
+        files up to ``classify.max-image-bytes``); a path that cannot be read is an error row."""
+        return self._guard.run(lambda report: self._classify(paths, report, self._prepare_file))
+
+    def _classify(self, images: Sequence, report: Report, prepare: Callable | None = None) -> list[Prediction]:
         errors: dict[int, str] = {}
         embeddings: dict[int, np.ndarray] | None = {} if self.embedding else None
-        probabilities = self._runtime.infer(self._crops(images, errors, report), report, embeddings=embeddings)
+        probabilities = self._runtime.infer(self._crops(images, errors, report, prepare), report,
+                                            embeddings=embeddings)
         return [
             Prediction(error=errors[row]) if row in errors
             else self._prediction(probabilities[row], embeddings[row] if embeddings is not None else None)
@@ -150,14 +157,16 @@ class ImageClassifier:
         self._runtime.infer(self._crops(images, errors, report), report, embeddings=embeddings)
         return [embeddings.get(row) for row in range(len(images))]
 
-    def _crops(self, images: Sequence[bytes | None], errors: dict[int, str],
-               report: Report) -> Iterator[tuple[int, np.ndarray]]:
+    def _crops(self, images: Sequence, errors: dict[int, str], report: Report,
+               prepare: Callable | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (row, crop) in row order, as each image is ready, so decoding overlaps with
         the inference of earlier images; with ``decode-threads`` > 1, images decode in parallel
-        (OpenCV releases the GIL)."""
+        (OpenCV releases the GIL). ``prepare`` turns a row's input into a crop or an error text
+        (default ``_prepare``: encoded bytes)."""
         rows = range(len(images))
-        prepared = iter(self._decoder.map(self._prepare, rows, images) if self._decoder is not None
-                        else map(self._prepare, rows, images))
+        prepare = prepare or self._prepare
+        prepared = iter(self._decoder.map(prepare, rows, images) if self._decoder is not None
+                        else map(prepare, rows, images))
         for row in rows:
             report(f"decoding and resizing image {row + 1} of {len(images)}")
             outcome = next(prepared)
@@ -175,6 +184,17 @@ class ImageClassifier:
         except ImageDecodeError as error:
             log.warning("row %d: cannot classify image: %s", row, error)
             return str(error)
+
+    def _prepare_file(self, row: int, path: str | None) -> np.ndarray | str:
+        """The crop of the image file ``path`` names, or why there is none."""
+        if path is None:
+            return NULL_PATH_ERROR
+        try:
+            data = read_image_file(path, self.config.max_image_bytes)
+        except FileReadError as error:
+            log.warning("row %d: cannot classify image file: %s", row, error)
+            return str(error)
+        return self._prepare(row, data)
 
     def _prediction(self, scores: np.ndarray, embedding: np.ndarray | None) -> Prediction:
         scores = scores[self.config.preset.label_offset :]  # drop "background": ids are 0..N-1

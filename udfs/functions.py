@@ -1,5 +1,5 @@
-"""The SQL functions ``classify_resnet50(image BYTES)`` and ``embed_image(image BYTES)``:
-vectorized (pandas) Python UDFs.
+"""The SQL functions ``classify_resnet50(image BYTES)``, ``classify_file(path STRING)`` and
+``embed_image(image BYTES)``: vectorized (pandas) Python UDFs.
 
 Each Python worker builds one ``ImageClassifier`` per function in ``open()`` from the
 ``classify.*`` job parameters and hands every Arrow batch to it whole. Registered in SQL with
@@ -82,14 +82,17 @@ class ClassifyImage(ScalarFunction):
         return ImageClassifier(config)
 
     def eval(self, images: pd.Series) -> pd.DataFrame:
+        return self._classify(self._classifier.classify, [None if v is None else bytes(v) for v in images])
+
+    def _classify(self, method: Callable[[list], list[Prediction]], inputs: list) -> pd.DataFrame:
         started = time.perf_counter()
-        predictions = self._run(self._classifier.classify, images)
+        predictions = self._run(method, inputs)
         self._count(started, len(predictions), sum(p.error is not None for p in predictions))
         return predictions_frame(predictions)
 
-    def _run(self, method: Callable[[list[bytes | None]], list], images: pd.Series) -> list:
+    def _run(self, method: Callable[[list], list], inputs: list) -> list:
         try:
-            return method([None if v is None else bytes(v) for v in images])
+            return method(inputs)
         except CallStalledError:
             self._stalled_calls.inc()  # then the task fails, with the stage in its exception
             raise
@@ -122,16 +125,29 @@ class EmbedImage(ClassifyImage):
 
     def eval(self, images: pd.Series) -> pd.Series:
         started = time.perf_counter()
-        embeddings = self._run(self._classifier.embed, images)
+        embeddings = self._run(self._classifier.embed, [None if v is None else bytes(v) for v in images])
         self._count(started, len(embeddings), sum(e is None for e in embeddings))
         return pd.Series(embeddings, dtype=object)
 
 
+class ClassifyFile(ClassifyImage):
+    """``classify_resnet50`` for images named by path: each row's local file is read here, in the
+    Python worker (``udfs.image_files``), so the images table need not load the bytes and send
+    them from the JVM; same results and errors for the same image, plus an error row for a path
+    that names no readable regular file. Its metrics are ``classify_resnet50``'s (group ``classify``)."""
+
+    def eval(self, paths: pd.Series) -> pd.DataFrame:
+        return self._classify(self._classifier.classify_files, [None if p is None else str(p) for p in paths])
+
+
 classify_resnet50 = udf(ClassifyImage(), result_type=RESULT_TYPE, func_type="pandas")
+classify_file = udf(ClassifyFile(), result_type=RESULT_TYPE, func_type="pandas")
 embed_image = udf(EmbedImage(), result_type=EMBEDDING_TYPE, func_type="pandas")
 
 
 def register_functions(t_env: TableEnvironment) -> None:
-    """Register ``classify_resnet50`` and ``embed_image`` for SQL on ``t_env`` (temporary, system-wide)."""
+    """Register ``classify_resnet50``, ``classify_file`` and ``embed_image`` for SQL on ``t_env``
+    (temporary, system-wide)."""
     t_env.create_temporary_system_function("classify_resnet50", classify_resnet50)
+    t_env.create_temporary_system_function("classify_file", classify_file)
     t_env.create_temporary_system_function("embed_image", embed_image)
