@@ -87,3 +87,27 @@ def test_classifier_fed_paths_gives_what_it_gives_fed_the_bytes(make_classifier,
     assert [p.error for p in from_paths[4:]] == [
         NULL_PATH_ERROR, f"cannot read '{missing}': No such file or directory",
         f"cannot read '{tmp_path}': not a regular file"]
+
+
+def test_a_read_that_never_ends_fails_the_call_naming_the_stage(make_classifier, monkeypatch, tmp_path):  # noqa: F811
+    """A file whose read hangs (a dead network mount, say): the stall guard fails the call, and
+    its message says a file was being read."""
+    import udfs.classifier
+    from udfs.stall import CallStalledError
+
+    read = udfs.classifier.read_image_file
+    release = threading.Event()
+
+    def stuck_on_third(path, *args):
+        if path.endswith("third.png"):
+            release.wait()
+        return read(path, *args)
+
+    monkeypatch.setattr(udfs.classifier, "read_image_file", stuck_on_third)
+    for name in ("first", "second", "third"):
+        (tmp_path / f"{name}.png").write_bytes(png((0, 0, 255)))
+    classifier = make_classifier(**{"classify.call-timeout": "1 s"})
+    with pytest.raises(CallStalledError, match="while reading, decoding and resizing image 3 of 3"):
+        classifier.classify_files([str(tmp_path / f"{name}.png") for name in ("first", "second", "third")])
+    classifier.close()
+    release.set()

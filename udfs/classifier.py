@@ -131,12 +131,13 @@ class ImageClassifier:
     def classify_files(self, paths: Sequence[str | None]) -> list[Prediction]:
         """``classify`` for images named by local paths, read here (``udfs.image_files``: regular
         files up to ``classify.max-image-bytes``); a path that cannot be read is an error row."""
-        return self._guard.run(lambda report: self._classify(paths, report, self._prepare_file))
+        return self._guard.run(lambda report: self._classify(paths, report, self._prepare_file, "reading, "))
 
-    def _classify(self, images: Sequence, report: Report, prepare: Callable | None = None) -> list[Prediction]:
+    def _classify(self, images: Sequence, report: Report, prepare: Callable | None = None,
+                  reading: str = "") -> list[Prediction]:
         errors: dict[int, str] = {}
         embeddings: dict[int, np.ndarray] | None = {} if self.embedding else None
-        probabilities = self._runtime.infer(self._crops(images, errors, report, prepare), report,
+        probabilities = self._runtime.infer(self._crops(images, errors, report, prepare, reading), report,
                                             embeddings=embeddings)
         return [
             Prediction(error=errors[row]) if row in errors
@@ -158,17 +159,17 @@ class ImageClassifier:
         return [embeddings.get(row) for row in range(len(images))]
 
     def _crops(self, images: Sequence, errors: dict[int, str], report: Report,
-               prepare: Callable | None = None) -> Iterator[tuple[int, np.ndarray]]:
+               prepare: Callable | None = None, reading: str = "") -> Iterator[tuple[int, np.ndarray]]:
         """Yield (row, crop) in row order, as each image is ready, so decoding overlaps with
         the inference of earlier images; with ``decode-threads`` > 1, images decode in parallel
         (OpenCV releases the GIL). ``prepare`` turns a row's input into a crop or an error text
-        (default ``_prepare``: encoded bytes)."""
+        (default ``_prepare``: encoded bytes); ``reading`` prefixes the stage a stall names."""
         rows = range(len(images))
         prepare = prepare or self._prepare
         prepared = iter(self._decoder.map(prepare, rows, images) if self._decoder is not None
                         else map(prepare, rows, images))
         for row in rows:
-            report(f"decoding and resizing image {row + 1} of {len(images)}")
+            report(f"{reading}decoding and resizing image {row + 1} of {len(images)}")
             outcome = next(prepared)
             if isinstance(outcome, str):
                 errors[row] = outcome

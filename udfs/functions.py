@@ -49,6 +49,11 @@ def predictions_frame(predictions: list[Prediction]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS, dtype=object)
 
 
+def encoded_images(images: pd.Series) -> list[bytes | None]:
+    """A BYTES column as the classifier takes it (Arrow gives bytes already: no copy)."""
+    return [None if v is None else bytes(v) for v in images]
+
+
 def classify_parameters(function_context: FunctionContext) -> dict[str, str]:
     """The ``classify.*`` options set for the job (``udfs.settings`` puts them in the job parameters)."""
     return {
@@ -82,7 +87,7 @@ class ClassifyImage(ScalarFunction):
         return ImageClassifier(config)
 
     def eval(self, images: pd.Series) -> pd.DataFrame:
-        return self._classify(self._classifier.classify, [None if v is None else bytes(v) for v in images])
+        return self._classify(self._classifier.classify, encoded_images(images))
 
     def _classify(self, method: Callable[[list], list[Prediction]], inputs: list) -> pd.DataFrame:
         started = time.perf_counter()
@@ -125,7 +130,7 @@ class EmbedImage(ClassifyImage):
 
     def eval(self, images: pd.Series) -> pd.Series:
         started = time.perf_counter()
-        embeddings = self._run(self._classifier.embed, [None if v is None else bytes(v) for v in images])
+        embeddings = self._run(self._classifier.embed, encoded_images(images))
         self._count(started, len(embeddings), sum(e is None for e in embeddings))
         return pd.Series(embeddings, dtype=object)
 
