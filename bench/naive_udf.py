@@ -30,14 +30,14 @@ class NaiveClassify(ScalarFunction):
             core, resolve_model_path(self.config), self.config.preprocessing,
             len(self.labels) + self.config.preset.label_offset, self.config.preset.output_activation,
             batch_size=1,
-            embedding_output=self.config.preset.embedding.output if self.config.preset.embedding else None,
+            embedding_output=self.config.preset.embedding_output,
         )
         settings = {}
         if self.config.precision != "auto":
             settings["INFERENCE_PRECISION_HINT"] = self.config.precision
         self.compiled = core.compile_model(model, "CPU", settings)  # compiled once per worker
-        embedding = self.config.preset.embedding
-        self.scores = next(o for o in self.compiled.outputs if not embedding or embedding.output not in o.get_names())
+        embedding = self.config.preset.embedding_output
+        self.scores = next(o for o in self.compiled.outputs if embedding not in o.get_names())
 
     def eval(self, image: bytes) -> str:
         crop = resize_and_crop(decode_image(image, self.config.max_pixels), self.config.preprocessing)

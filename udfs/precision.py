@@ -242,7 +242,7 @@ def measure(config: ClassifierConfig, models: Mapping[str, Path]) -> dict[str, f
                 device=config.device, precision="auto" if precision == "int8" else precision,
                 performance_hint=config.performance_hint, infer_requests=config.infer_requests,
                 batch_size=config.batch_size, streams=config.streams, cache_dir=config.cache_dir,
-                embedding_output=config.preset.embedding.output if config.preset.embedding else None)
+                embedding_output=config.preset.embedding_output)
         rates: dict[str, float] = {}
         for _ in range(2):
             for precision, runtime in runtimes.items():

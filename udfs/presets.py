@@ -99,6 +99,11 @@ class ModelEntry:
     source: str = ""
 
     @property
+    def embedding_output(self) -> str | None:
+        """Name of the model output holding the embedding, None for a preset without one."""
+        return self.embedding.output if self.embedding else None
+
+    @property
     def offers_int8(self) -> bool:
         """Whether ``classify.precision = 'int8'`` is offered: an INT8 IR made by ``python -m
         udfs.models quantize`` was measured within a point of f32 top-1 (``meta["int8_dev_top1"]``)."""
