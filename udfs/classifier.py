@@ -102,7 +102,7 @@ class ImageClassifier:
             batch_size=config.batch_size,
             streams=config.streams,
             cache_dir=config.cache_dir,
-            embedding_output=config.preset.embedding.output if config.preset.embedding else None,
+            embedding_output=config.preset.embedding_output,
         )
         if self.embedding and not self._runtime.has_embedding:
             self._runtime.close()
@@ -131,13 +131,14 @@ class ImageClassifier:
     def classify_files(self, paths: Sequence[str | None]) -> list[Prediction]:
         """``classify`` for images named by local paths, read here (``udfs.image_files``: regular
         files up to ``classify.max-image-bytes``); a path that cannot be read is an error row."""
-        return self._guard.run(lambda report: self._classify(paths, report, self._prepare_file, "reading, "))
+        return self._guard.run(lambda report: self._classify(
+            paths, report, self._prepare_file, stage="reading, decoding and resizing"))
 
     def _classify(self, images: Sequence, report: Report, prepare: Callable | None = None,
-                  reading: str = "") -> list[Prediction]:
+                  stage: str = "decoding and resizing") -> list[Prediction]:
         errors: dict[int, str] = {}
         embeddings: dict[int, np.ndarray] | None = {} if self.embedding else None
-        probabilities = self._runtime.infer(self._crops(images, errors, report, prepare, reading), report,
+        probabilities = self._runtime.infer(self._crops(images, errors, report, prepare, stage), report,
                                             embeddings=embeddings)
         return [
             Prediction(error=errors[row]) if row in errors
@@ -159,17 +160,18 @@ class ImageClassifier:
         return [embeddings.get(row) for row in range(len(images))]
 
     def _crops(self, images: Sequence, errors: dict[int, str], report: Report,
-               prepare: Callable | None = None, reading: str = "") -> Iterator[tuple[int, np.ndarray]]:
+               prepare: Callable | None = None,
+               stage: str = "decoding and resizing") -> Iterator[tuple[int, np.ndarray]]:
         """Yield (row, crop) in row order, as each image is ready, so decoding overlaps with
         the inference of earlier images; with ``decode-threads`` > 1, images decode in parallel
         (OpenCV releases the GIL). ``prepare`` turns a row's input into a crop or an error text
-        (default ``_prepare``: encoded bytes); ``reading`` prefixes the stage a stall names."""
+        (default ``_prepare``: encoded bytes); ``stage`` is what a stall names it doing."""
         rows = range(len(images))
         prepare = prepare or self._prepare
         prepared = iter(self._decoder.map(prepare, rows, images) if self._decoder is not None
                         else map(prepare, rows, images))
         for row in rows:
-            report(f"{reading}decoding and resizing image {row + 1} of {len(images)}")
+            report(f"{stage} image {row + 1} of {len(images)}")
             outcome = next(prepared)
             if isinstance(outcome, str):
                 errors[row] = outcome

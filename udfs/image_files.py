@@ -4,8 +4,8 @@ file into the ``image`` column (``classify_resnet50(image)``); here the Python w
 
 Why a second way in at all: moving each image's bytes from the JVM to the Python worker (Arrow,
 Beam's gRPC data plane and PyFlink's copies on the way) costs about 0.9 CPU ms per image and
-~650 MB of worker memory (bench/README.md, "What the UDF path's extra cost is"). A path costs
-neither.
+~650 MB of worker memory (bench/README.md, "Where the rest goes: moving the image bytes to
+Python"). A path costs neither.
 """
 
 from __future__ import annotations
