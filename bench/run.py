@@ -2,13 +2,16 @@
 streaming; classify_resnet50(image) and classify_file(path)), ML_PREDICT and a naive row-at-a-time
 UDF, on the same images and model, in one command.
 
-    python -m bench.run [--images 2000] [--repeats 3] [--model resnet50] [--precision auto|f32]
-                        [--quick] [-D key=value ...] [--only ceiling,tight,flink-batch,...]
+    python -m bench.run [--images 2000] [--repeats 3] [--rounds 1] [--model resnet50]
+                        [--precision auto|f32] [--quick] [-D key=value ...] [--only ceiling,tight,...]
 
 The 500 shared ImageNet JPEGs are hard-linked (or copied) under new names into a temp dir until
 there are --images files. Every measurement runs in its own subprocess (clean OpenVINO state,
 its own peak RSS). Flink jobs: a 1-image job gives start-up (submit -> job finished), the N-image
 job gives end-to-end images/s, and steady state is (N - 1) / (t_N - t_1).
+--rounds R runs the selected approaches R times in turn (tight, Flink, tight, Flink, ...): on a
+machine whose speed drifts by a few % over minutes, each row's "x tight loop" is then the median
+of its per-round ratios to the tight loop of the same round, and the table lists every round's.
 Results: bench/results/<timestamp>.{json,md,png} and latest.{json,md,png}.
 """
 
@@ -291,10 +294,42 @@ def run_approach(approach: Approach, spec: dict, timeout: float) -> dict:
 # --- report -------------------------------------------------------------------------------------------
 
 
+def steady_rates(approach: Approach, result: dict) -> list[float]:
+    """The images/s a row reports: steady state for Flink jobs, every repeat's rate otherwise."""
+    return result["steady_rates"] if approach.worker == "flink" else result["rates"]
+
+
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One result per approach from each round's: the lists of every repeat of every round, the
+    first round's single values, and ``round_rates`` (each round's median images/s)."""
+    merged: dict[str, dict] = {}
+    for results in rounds:
+        for key, result in results.items():
+            if "error" in merged.get(key, {}):
+                continue
+            if "error" in result:  # a row that failed in any round reports the failure
+                merged[key] = result
+                continue
+            rate = statistics.median(steady_rates(BY_KEY[key], result))
+            if key not in merged:
+                merged[key] = {**result, "round_rates": [rate], "load_1min": list(result.get("load_1min") or [])}
+                continue
+            into = merged[key]
+            for field_, value in result.items():
+                if isinstance(value, list) and field_ != "load_1min":
+                    into[field_] = into.get(field_, []) + value
+                elif field_.endswith("peak_rss_mb") and value is not None:
+                    into[field_] = max(value, into.get(field_) or 0)
+            into["round_rates"].append(rate)
+            into["load_1min"][1:] = (result.get("load_1min") or [None, None])[1:]
+    return merged
+
+
 def build_rows(results: dict) -> list[dict]:
     rows = []
     med = lambda xs: statistics.median(xs) if xs else None
     tight = med(results.get("tight", {}).get("rates", []))
+    tight_rounds = results.get("tight", {}).get("round_rates", [])
     ceiling = med(results.get("ceiling", {}).get("rates", []))
     naive = med(results.get("naive-batch", {}).get("steady_rates", []))
     for approach in APPROACHES:
@@ -302,12 +337,15 @@ def build_rows(results: dict) -> list[dict]:
         if not r or "error" in r:
             continue
         flink = approach.worker == "flink"
-        rate = med(r["steady_rates"] if flink else r["rates"])
+        rate = med(steady_rates(approach, r))
+        # several rounds: each against the tight loop of its own round, then the median of those
+        per_round = [a / b for a, b in zip(r.get("round_rates", []), tight_rounds)] if len(tight_rounds) > 1 else []
         rows.append({
             "key": approach.key, "approach": approach.title, "images_per_s": rate,
             "end_to_end_images_per_s": med(r["rates"]) if flink else None,
             "startup_s": r.get("startup_s"),
-            "vs_tight": rate / tight if tight else None,
+            "vs_tight": med(per_round) if per_round else rate / tight if tight else None,
+            "vs_tight_rounds": per_round,
             "vs_ceiling": rate / ceiling if ceiling else None,
             "vs_naive": rate / naive if naive and flink else None,
             "peak_rss_mb": (r.get("jvm_peak_rss_mb") if approach.spec.get("udf", "").startswith("ml-predict")
@@ -321,10 +359,15 @@ def build_rows(results: dict) -> list[dict]:
 
 def markdown(meta: dict, rows: list[dict]) -> str:
     m = meta["machine"]
+    rounds = meta.get("rounds", 1)
+    rounds_text = (f" in each of {rounds} rounds (the approaches in turn; x tight loop: median of the "
+                   "per-round ratios)" if rounds > 1 else "")
+    per_round = any(r["vs_tight_rounds"] for r in rows)
     lines = [
         f"Benchmark {meta['timestamp']}: model `{meta['model']}` ({Path(meta['model_path']).name}), "
         f"precision requested `{meta['precision_requested']}`, used `{meta.get('precision_used')}`; "
-        f"{meta['images']} images (500 imagenet-dev JPEGs cycled), median of {meta['repeats']} repeats; "
+        f"{meta['images']} images (500 imagenet-dev JPEGs cycled), median of {meta['repeats']} repeats"
+        f"{rounds_text}; "
         f"Arrow batch {meta['arrow_batch_size']}, infer requests {meta.get('infer_requests')} of "
         f"{meta.get('infer_batch')} images, "
         f"Flink parallelism {meta['parallelism']}, Python worker mode {meta['worker_mode']}.",
@@ -333,13 +376,16 @@ def markdown(meta: dict, rows: list[dict]) -> str:
         "(shared machine: other jobs may have been running).",
         f"Command: `{meta['command']}`",
         "",
-        "| approach | images/s (steady) | end-to-end images/s | start-up s | x tight loop | x ceiling | x naive | CPU ms/image | peak RSS MB (per Python worker) | 1-min load before/after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| approach | images/s (steady) | end-to-end images/s | start-up s | x tight loop | "
+        + ("x tight loop, each round | " if per_round else "")
+        + "x ceiling | x naive | CPU ms/image | peak RSS MB (per Python worker) | 1-min load before/after |",
+        "|---|---:|---:|---:|---:|" + ("---|" if per_round else "") + "---:|---:|---:|---:|---|",
     ]
     for r in rows:
+        rounds_cell = (" ".join(fmt(x, 2) for x in r["vs_tight_rounds"]) + " | ") if per_round else ""
         lines.append(
             f"| {r['approach']} | {fmt(r['images_per_s'])} | {fmt(r['end_to_end_images_per_s'])} | "
-            f"{fmt(r['startup_s'])} | {fmt(r['vs_tight'], 2)} | {fmt(r['vs_ceiling'], 2)} | "
+            f"{fmt(r['startup_s'])} | {fmt(r['vs_tight'], 2)} | {rounds_cell}{fmt(r['vs_ceiling'], 2)} | "
             f"{fmt(r['vs_naive'], 2)} | {fmt(r['cpu_ms_per_image'])} | {fmt(r['peak_rss_mb'], 0)} | "
             f"{'/'.join(f'{x:.1f}' for x in r['load_1min'] or [])} |")
     lines += ["", "Flink: start-up = a 1-image job, submit to finish (median; each job starts its Python "
@@ -379,10 +425,36 @@ def plot(rows: list[dict], meta: dict, path: Path) -> None:
 # --- main -----------------------------------------------------------------------------------------
 
 
+def run_round(approaches: list[Approach], spec: dict, label: str) -> dict[str, dict]:
+    """Each approach once, in order; a failure is kept as its result and the rest still run."""
+    results: dict[str, dict] = {}
+    for approach in approaches:
+        key = approach.key
+        print(f"[bench] {label}{key} ...", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        try:
+            load_before = os.getloadavg()[0]
+            try:
+                results[key] = run_approach(approach, spec, timeout=3600)
+            except RuntimeError as error:  # a shared machine: retry a failed job once
+                print(f"[bench] {key} failed, retrying once: {str(error)[:300]}", file=sys.stderr)
+                results[key] = run_approach(approach, spec, timeout=3600)
+            results[key]["load_1min"] = [load_before, os.getloadavg()[0]]
+        except Exception as error:  # keep the other measurements
+            results[key] = {"error": str(error)}
+            print(f"[bench] {key} FAILED: {error}", file=sys.stderr)
+        print(f"[bench] {label}{key} done in {time.perf_counter() - t:.0f} s: "
+              f"{ {k: v for k, v in results[key].items() if k in ('rates', 'steady_rates', 'startup_s', 'precision')} }",
+              file=sys.stderr, flush=True)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the approaches this many times in turn; ratios per round (see above)")
     add_model_arguments(parser, "Flink or classify.* option for all approaches (overrides conf/job.yaml)")
     parser.add_argument("--quick", action="store_true", help="500 images, 1 repeat")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BY_KEY)}")
@@ -400,6 +472,8 @@ def main() -> int:
 
     if args.quick:
         args.images, args.repeats = 500, 1
+    if args.rounds < 1:
+        parser.error(f"--rounds: expected 1 or more, got {args.rounds}")
     if args.only and (unknown := set(args.only.split(",")) - set(BY_KEY)):
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(BY_KEY)}")
     try:
@@ -417,38 +491,21 @@ def main() -> int:
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
         "machine": machine(), "model": args.model, "model_path": str(model_path),
         "precision_requested": args.precision, "images": args.images, "repeats": args.repeats,
+        "rounds": args.rounds,
         "arrow_batch_size": int(options.get("python.fn-execution.arrow.batch.size", 1000)),
         "parallelism": options.get("parallelism.default", f"default ({os.cpu_count()} cores)"),
         "worker_mode": args.worker_mode or "loopback (PyFlink default for local jobs)",
         "options": options,
     }
-    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
         spec = {"options": options, "conf_options": conf_options, "repeats": args.repeats, "images": args.images,
                 "folder": str(make_image_dir(Path(tmp), args.images)),
                 "small_folder": str(make_image_dir(Path(tmp), 1)),
                 "naive_folder": str(make_image_dir(Path(tmp), min(args.naive_images, args.images))),
                 "worker_mode": args.worker_mode}
-        for approach in APPROACHES:
-            key = approach.key
-            if key not in only:
-                continue
-            print(f"[bench] {key} ...", file=sys.stderr, flush=True)
-            t = time.perf_counter()
-            try:
-                load_before = os.getloadavg()[0]
-                try:
-                    results[key] = run_approach(approach, spec, timeout=3600)
-                except RuntimeError as error:  # a shared machine: retry a failed job once
-                    print(f"[bench] {key} failed, retrying once: {str(error)[:300]}", file=sys.stderr)
-                    results[key] = run_approach(approach, spec, timeout=3600)
-                results[key]["load_1min"] = [load_before, os.getloadavg()[0]]
-            except Exception as error:  # keep the other measurements
-                results[key] = {"error": str(error)}
-                print(f"[bench] {key} FAILED: {error}", file=sys.stderr)
-            print(f"[bench] {key} done in {time.perf_counter() - t:.0f} s: "
-                  f"{ {k: v for k, v in results[key].items() if k in ('rates', 'steady_rates', 'startup_s', 'precision')} }",
-                  file=sys.stderr, flush=True)
+        rounds = [run_round([a for a in APPROACHES if a.key in only], spec, f"round {i + 1} of {args.rounds}: "
+                            if args.rounds > 1 else "") for i in range(args.rounds)]
+    results = merge_rounds(rounds)
     for key in ("ceiling", "tight"):
         if key in results and "precision" in results[key]:
             meta["precision_used"] = results[key]["precision"]
@@ -460,7 +517,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = time.strftime("%Y%m%d-%H%M%S") + (f"-{args.tag}" if args.tag else "")
     for name in (stem, "latest"):
-        (args.out / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "raw": results}, indent=2))
+        (args.out / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows, "raw": results, "raw_rounds": rounds}, indent=2))
         (args.out / f"{name}.md").write_text(table)
         try:
             plot(rows, meta, args.out / f"{name}.png")
