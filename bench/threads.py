@@ -1,7 +1,7 @@
-"""Where the CPU goes per image: our Flink job (pandas UDF or ML_PREDICT) against the tight
-Python loop, by thread group, and inside them with real profilers.
+"""Where the CPU goes per image: our Flink job (pandas UDF fed the bytes or the paths, or
+ML_PREDICT) against the tight Python loop, by thread group, and inside them with real profilers.
 
-    python -m bench.threads [--images 2000] [--warm-jobs 2] [--window 10] [--udf pandas|ml-predict|tight]
+    python -m bench.threads [--images 2000] [--warm-jobs 2] [--window 10] [--udf pandas|file|ml-predict|tight]
                             [--py-spy] [--jfr] [--out DIR] [-D key=value ...]
 
 Runs ``--warm-jobs`` unmeasured jobs (JIT, page cache, the precision choice), then one more over
@@ -229,7 +229,8 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--warm-jobs", type=int, default=2)
     parser.add_argument("--window", type=float, default=10.0)
-    parser.add_argument("--udf", choices=("pandas", "ml-predict", "tight"), default="pandas")
+    parser.add_argument("--udf", choices=("pandas", "file", "ml-predict", "tight"), default="pandas",
+                        help="pandas: classify_resnet50(image); file: classify_file(path)")
     parser.add_argument("--py-spy", action="store_true", help="sample the Python threads with py-spy")
     parser.add_argument("--jfr", action="store_true", help="record the JVM with Java Flight Recorder")
     parser.add_argument("--rate", type=int, default=50, help="py-spy samples per second (it pauses the process to sample)")
@@ -291,6 +292,8 @@ def flink_job(folder: Path, overrides: dict[str, str], args, out: Path) -> tuple
         create_classifier_model(t_env, provider_options(conf))
         insert = ("INSERT INTO sink SELECT path, label FROM ML_PREDICT(TABLE images, MODEL image_classifier, "
                   "DESCRIPTOR(image), MAP['async', 'true', 'max-concurrent-operations', '16'])")
+    elif args.udf == "file":  # the table projects no image: the UDF reads each file
+        insert = "INSERT INTO sink SELECT path, classify_file(path).label FROM images"
     else:
         insert = "INSERT INTO sink SELECT path, classify_resnet50(image).label FROM images"
     decoded = DecodedImages()
