@@ -300,8 +300,9 @@ def steady_rates(approach: Approach, result: dict) -> list[float]:
 
 
 def merge_rounds(rounds: list[dict]) -> dict:
-    """One result per approach from each round's: the lists of every repeat of every round, the
-    first round's single values, and ``round_rates`` (each round's median images/s)."""
+    """One result per approach from each round's (``run_round`` gives every result that did not
+    fail its ``load_1min``): the lists of every repeat of every round, the largest peak RSS, the
+    first round's other single values, and ``round_rates`` (each round's median images/s)."""
     merged: dict[str, dict] = {}
     for results in rounds:
         for key, result in results.items():
@@ -312,7 +313,7 @@ def merge_rounds(rounds: list[dict]) -> dict:
                 continue
             rate = statistics.median(steady_rates(BY_KEY[key], result))
             if key not in merged:
-                merged[key] = {**result, "round_rates": [rate], "load_1min": list(result.get("load_1min") or [])}
+                merged[key] = {**result, "round_rates": [rate], "load_1min": list(result["load_1min"])}
                 continue
             into = merged[key]
             for field_, value in result.items():
@@ -321,7 +322,7 @@ def merge_rounds(rounds: list[dict]) -> dict:
                 elif field_.endswith("peak_rss_mb") and value is not None:
                     into[field_] = max(value, into.get(field_) or 0)
             into["round_rates"].append(rate)
-            into["load_1min"][1:] = (result.get("load_1min") or [None, None])[1:]
+            into["load_1min"][1] = result["load_1min"][1]  # before the first round, after the last
     return merged
 
 
